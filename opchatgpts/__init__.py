@@ -1,1 +1,77 @@
-"""placeholder"""
+"""opchatgpts: a streaming client for the AI Engine chatbot protocol that opchatgpts.net served.
+
+Quick start::
+
+    import opchatgpts
+    print(opchatgpts.ask("Hello!", url="https://example.com"))
+"""
+
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    IncompleteStreamError,
+    InternalServerError,
+    InvalidMessagesError,
+    InvalidMessagesTypeError,
+    NotFoundError,
+    OpchatgptsError,
+    PermissionDeniedError,
+    QueryRejectedError,
+    RateLimitError,
+    RemoteProtocolError,
+    ResponseTooLargeError,
+    ServerReportedError,
+    StreamError,
+    StreamInterruptedError,
+    StreamTimeoutError,
+    TLSVerificationError,
+)
+from ._models import ChatResult, Done, Event, LiveEvent, Message, TextDelta, Timeout
+from ._provider import SITE_PRESETS, Opchatgpts, aclose, ask, ask_async
+from ._request import Site
+from ._retry import RetryPolicy
+from ._sync import SyncStream
+from ._version import __version__
+
+__all__ = [
+    "Opchatgpts",
+    "ask",
+    "ask_async",
+    "aclose",
+    "SITE_PRESETS",
+    "Site",
+    "Timeout",
+    "RetryPolicy",
+    "SyncStream",
+    "Message",
+    "Event",
+    "TextDelta",
+    "LiveEvent",
+    "Done",
+    "ChatResult",
+    "OpchatgptsError",
+    "InvalidMessagesError",
+    "InvalidMessagesTypeError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "TLSVerificationError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "QueryRejectedError",
+    "RateLimitError",
+    "InternalServerError",
+    "StreamError",
+    "ServerReportedError",
+    "StreamInterruptedError",
+    "IncompleteStreamError",
+    "RemoteProtocolError",
+    "ResponseTooLargeError",
+    "StreamTimeoutError",
+    "__version__",
+]

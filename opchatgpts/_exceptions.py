@@ -1,0 +1,187 @@
+"""Every error the SDK raises.
+
+The class says who is to blame and when it happened:
+
+* ``InvalidMessagesError`` / ``TypeError`` subclasses: the caller's input, before any I/O.
+* ``APIConnectionError`` / ``APITimeoutError``: the connection could not be set up (after retries).
+* ``APIStatusError`` and its family: the server answered the request with a refusal.
+* ``StreamError`` and its family (all ``RuntimeError``): the answer had started and then broke.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+__all__ = [
+    "OpchatgptsError",
+    "InvalidMessagesError",
+    "InvalidMessagesTypeError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "TLSVerificationError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "QueryRejectedError",
+    "RateLimitError",
+    "InternalServerError",
+    "StreamError",
+    "ServerReportedError",
+    "StreamInterruptedError",
+    "IncompleteStreamError",
+    "RemoteProtocolError",
+    "ResponseTooLargeError",
+    "StreamTimeoutError",
+]
+
+
+class OpchatgptsError(Exception):
+    """Base class of every error raised by opchatgpts."""
+
+
+# -- the caller's mistakes, found before any I/O ---------------------------------------------
+
+
+class InvalidMessagesError(OpchatgptsError, ValueError):
+    """The messages cannot be sent: empty, missing a field, or no user turn at the end."""
+
+
+class InvalidMessagesTypeError(OpchatgptsError, TypeError):
+    """The messages (or one of their fields) have the wrong type."""
+
+
+# -- failures before the answer started -------------------------------------------------------
+
+
+class APIConnectionError(OpchatgptsError, ConnectionError):
+    """The request could not reach the server (refused, reset, DNS, TLS, proxy...)."""
+
+    def __init__(self, message: str, *, url: str = "", attempts: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """No response headers arrived within the connect or total timeout."""
+
+
+class TLSVerificationError(APIConnectionError):
+    """The server's TLS certificate could not be verified. Never retried.
+
+    Pass ``verify=False`` (or your own ``ssl.SSLContext``) only for a server you trust.
+    """
+
+
+class APIStatusError(OpchatgptsError):
+    """The server answered with a status that is not a successful chat answer.
+
+    Attributes:
+        status_code: the HTTP status.
+        message: the server's message (from its JSON body) or a summary of the body.
+        code: WordPress's error code (``rest_forbidden``, ...) when the body carried one.
+        body: the decoded JSON body, or the raw text when it was not JSON.
+        headers: the response headers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: Optional[str] = None,
+        body: Any = None,
+        headers: Optional[Mapping[str, str]] = None,
+        url: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.url = url
+
+    def __str__(self) -> str:
+        code = f" {self.code}" if self.code else ""
+        return f"HTTP {self.status_code}{code}: {self.message}"
+
+
+class BadRequestError(APIStatusError):
+    """400: the server could not read the request (``rest_invalid_json``...)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401/403 from WordPress's nonce check, or no nonce could be obtained."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403 that is not a nonce refusal, e.g. a firewall or CDN block page."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no AI Engine route at this URL."""
+
+
+class QueryRejectedError(APIStatusError):
+    """The plugin refused the query: ``{"success": false, "message": ...}``.
+
+    Empty message, unknown bot, moderation, usage limits, upstream model errors. Retrying the
+    same query soon does not help, so it is never retried.
+    """
+
+
+class RateLimitError(APIStatusError):
+    """429 from the site or a proxy in front of it.
+
+    ``retry_after`` holds the server's ``Retry-After`` in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx that is not a query rejection."""
+
+
+# -- failures after the answer started --------------------------------------------------------
+
+
+class StreamError(OpchatgptsError, RuntimeError):
+    """The answer had started and then failed. Never retried: text may already be delivered."""
+
+
+class ServerReportedError(StreamError):
+    """The server sent an ``error`` event, e.g. ``"From OpenAI: ..."``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StreamInterruptedError(StreamError, ConnectionError):
+    """The connection broke in the middle of the answer."""
+
+
+class IncompleteStreamError(StreamError):
+    """The body ended cleanly but without the ``end`` event."""
+
+
+class RemoteProtocolError(StreamError):
+    """The server sent something that is not the AI Engine protocol."""
+
+
+class ResponseTooLargeError(RemoteProtocolError):
+    """A line or a body exceeded the configured safety cap."""
+
+
+class StreamTimeoutError(StreamError, TimeoutError):
+    """No event arrived within the read timeout, or the total timeout ran out mid-answer."""

@@ -1,0 +1,228 @@
+"""Building requests: the site's settings and the caller's messages in, an HTTP request out.
+
+No I/O. The body follows the plugin's own browser client, the only shape every server
+generation reads the same way: ``messages`` holds the history before the new turn and
+``newMessage`` the new user text (see PROTOCOL.md, section 2).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urljoin, urlsplit
+
+from ._exceptions import APIConnectionError, InvalidMessagesError, InvalidMessagesTypeError
+from ._models import Message
+from ._version import __version__
+
+__all__ = [
+    "Site",
+    "HTTPRequest",
+    "split_messages",
+    "build_chat_request",
+    "new_chat_id",
+    "same_origin",
+    "redirected_request",
+    "USER_AGENT",
+]
+
+USER_AGENT = f"opchatgpts/{__version__}"
+SUBMIT_ROUTE = "/mwai-ui/v1/chats/submit"
+ROLES = frozenset({"user", "assistant", "system"})
+_CHAT_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_chat_id() -> str:
+    """A fresh conversation id: 10 random characters from ``[a-z0-9]``, like the browser's."""
+    return "".join(secrets.choice(_CHAT_ID_ALPHABET) for _ in range(10))
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where the chatbot lives and which bot to talk to.
+
+    Attributes:
+        url: the site root, e.g. ``https://example.com``.
+        rest_url: the WordPress REST root; ``{url}/wp-json`` unless the site prints another
+            (sub-directory installs, ``?rest_route=`` sites).
+        bot_id: the chatbot id (``"default"`` on most sites).
+        custom_id: the id of a chatbot defined inline in a shortcode, if any.
+        context_id: the WordPress post id of the page hosting the bot.
+        session: the session id sent in the body (``"N/A"`` on old sites).
+        referer: the chatbot page, sent as ``Referer`` (and its origin as ``Origin``).
+    """
+
+    url: str
+    rest_url: Optional[str] = None
+    bot_id: Optional[str] = "default"
+    custom_id: Optional[str] = None
+    context_id: Optional[int] = None
+    session: Optional[str] = "N/A"
+    referer: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        for name in ("url", "rest_url", "referer"):
+            value = getattr(self, name)
+            if value is None and name != "url":
+                continue
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{name} must be an http(s) URL, got {value!r}")
+        if not (self.bot_id or self.custom_id):
+            raise ValueError("a site needs a bot_id or a custom_id")
+
+    @property
+    def rest_root(self) -> str:
+        """The REST root with no trailing slash."""
+        root = self.rest_url or self.url.rstrip("/") + "/wp-json"
+        return root.rstrip("/")
+
+    def endpoint(self, route: str) -> str:
+        """The URL of a REST route such as ``/mwai/v1/start_session``."""
+        return self.rest_root + route
+
+    @property
+    def submit_url(self) -> str:
+        """The URL of ``chats/submit``."""
+        return self.endpoint(SUBMIT_ROUTE)
+
+    def with_changes(self, **changes: Any) -> "Site":
+        """A copy with some settings replaced."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """A request ready for any transport to send."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def __repr__(self) -> str:
+        # Headers stay out: they may hold a nonce.
+        return f"HTTPRequest({self.method} {self.url}, {len(self.body)} bytes)"
+
+
+def split_messages(messages: Any) -> Tuple[List[Dict[str, str]], str]:
+    """Check the caller's messages; return ``(history, new_message)``.
+
+    The last message must be the user's turn to send. Only ``role`` and ``content`` of the
+    history are kept: the server ignores other keys.
+    """
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise InvalidMessagesTypeError(
+            f"messages must be a list of {{'role', 'content'}} dicts, not {type(messages).__name__}"
+        )
+    if not messages:
+        raise InvalidMessagesError("messages is empty: there is nothing to send")
+    history: List[Dict[str, str]] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise InvalidMessagesTypeError(
+                f"messages[{index}] must be a dict with 'role' and 'content', "
+                f"not {type(message).__name__}"
+            )
+        for key in ("role", "content"):
+            if key not in message:
+                raise InvalidMessagesError(f"messages[{index}] has no {key!r}")
+        role, content = message["role"], message["content"]
+        if not isinstance(role, str):
+            raise InvalidMessagesTypeError(f"messages[{index}]['role'] must be a string")
+        if role not in ROLES:
+            raise InvalidMessagesError(
+                f"messages[{index}]['role'] is {role!r}; expected one of {sorted(ROLES)}"
+            )
+        if not isinstance(content, str):
+            raise InvalidMessagesTypeError(
+                f"messages[{index}]['content'] must be a string, not {type(content).__name__}"
+            )
+        history.append({"role": role, "content": content})
+    last = history.pop()
+    if last["role"] != "user":
+        raise InvalidMessagesError(
+            f"the last message must be the user's turn to send, but its role is {last['role']!r}"
+        )
+    if not last["content"].strip():
+        raise InvalidMessagesError("the last user message is empty; the server rejects it")
+    return history, last["content"]
+
+
+def build_chat_request(
+    site: Site,
+    messages: Sequence[Message],
+    *,
+    chat_id: str,
+    stream: bool = True,
+    nonce: Optional[str] = None,
+    session: Optional[str] = None,
+    extra_body: Optional[Mapping[str, Any]] = None,
+    extra_headers: Optional[Mapping[str, str]] = None,
+) -> HTTPRequest:
+    """The ``POST chats/submit`` request for these messages."""
+    history, new_message = split_messages(messages)
+    body: Dict[str, Any] = {
+        "botId": site.bot_id,
+        "customId": site.custom_id,
+        "session": session if session is not None else site.session,
+        "chatId": chat_id,
+        "contextId": site.context_id,
+        "messages": history,
+        "newMessage": new_message,
+        "stream": stream,
+    }
+    if extra_body:
+        body.update(extra_body)
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    if site.referer:
+        headers["Referer"] = site.referer
+        parts = urlsplit(site.referer)
+        headers["Origin"] = f"{parts.scheme}://{parts.netloc}"
+    if extra_headers:
+        headers.update(extra_headers)
+    if nonce:
+        headers["X-WP-Nonce"] = nonce
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return HTTPRequest("POST", site.submit_url, headers, data)
+
+
+_ORIGIN_BOUND_HEADERS = frozenset({"x-wp-nonce", "cookie", "authorization", "origin", "referer"})
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs share scheme, host and port."""
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.hostname, pa.port or _default_port(pa.scheme)) == (
+        pb.scheme,
+        pb.hostname,
+        pb.port or _default_port(pb.scheme),
+    )
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def redirected_request(request: HTTPRequest, location: str) -> HTTPRequest:
+    """The request to send after a redirect to ``location``.
+
+    The method and body are kept (the route only answers POST). Headers that carry a
+    credential or identify the page (the nonce above all) never follow to another origin.
+    """
+    target = urljoin(request.url, location)
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise APIConnectionError(f"refusing to follow a redirect to {target!r}", url=request.url)
+    headers = dict(request.headers)
+    if not same_origin(request.url, target):
+        headers = {k: v for k, v in headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS}
+    return HTTPRequest(request.method, target, headers, request.body)

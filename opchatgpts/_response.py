@@ -1,0 +1,216 @@
+"""One HTTP response in, events or one typed error out. No I/O.
+
+Any transport drives it: ``error_from_response`` for a refusal, ``ResponseReader`` for a
+successful answer, fed with body bytes as they arrive.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import json
+import re
+import time
+from typing import Any, List, Mapping, Optional
+
+from ._decoder import DEFAULT_MAX_LINE_BYTES, SSEDecoder
+from ._events import parse_event, result_from_payload
+from ._exceptions import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    IncompleteStreamError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    QueryRejectedError,
+    RateLimitError,
+    RemoteProtocolError,
+    StreamError,
+)
+from ._models import ChatResult, Done, Event, TextDelta
+
+__all__ = [
+    "ResponseReader",
+    "error_from_response",
+    "parse_retry_after",
+    "NONCE_ERROR_CODES",
+    "MAX_ERROR_BODY_BYTES",
+]
+
+#: WordPress core's answers to a missing (401) or a bad or expired (403) nonce.
+NONCE_ERROR_CODES = frozenset({"rest_forbidden", "rest_cookie_invalid_nonce"})
+
+#: How much of a refusal's body is read to explain it.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+
+
+class ResponseReader:
+    """Decodes the body of a 2xx answer to ``chats/submit``.
+
+    The body is an event stream, whatever the ``Content-Type`` says (the plugin sends
+    ``application/json`` for errors decided before streaming began). A body without any
+    ``data:`` line is a one-shot JSON answer, which is how ``stream: false`` is answered.
+    """
+
+    def __init__(
+        self, *, chat_id: Optional[str] = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ) -> None:
+        self._sse = SSEDecoder(max_line_bytes)
+        self._chat_id = chat_id
+        self._head: List[bytes] = []  # the body so far, until it shows itself as a stream
+        self._head_size = 0
+        self.result: Optional[ChatResult] = None
+        self._error: Optional[StreamError] = None  # raised once the events before it are out
+
+    @property
+    def finished(self) -> bool:
+        """Whether the ``end`` event (or the JSON answer) has been read."""
+        return self.result is not None
+
+    @property
+    def done(self) -> bool:
+        """Whether the answer is over: finished, or failed. ``close()`` tells which."""
+        return self.result is not None or self._error is not None
+
+    def feed(self, chunk: bytes) -> List[Event]:
+        """Take the next bytes of the body; return the events they complete."""
+        if self._error is not None:
+            raise self._error
+        sse = self._sse
+        if not sse.saw_data:
+            self._head.append(chunk)
+            self._head_size += len(chunk)
+            sse.check_size(self._head_size)
+        payloads = sse.feed(chunk)
+        if sse.saw_data and self._head:
+            self._head = []
+            self._head_size = 0
+        return self._to_events(payloads) if payloads else []
+
+    def close(self) -> List[Event]:
+        """The body ended. Returns the last events, or raises if the answer is incomplete."""
+        if self._error is not None:
+            raise self._error
+        if self.result is not None:
+            return []
+        events = self._to_events(self._sse.close())
+        if self.result is not None:
+            return events
+        if not self._sse.saw_data:
+            return self._json_answer(b"".join(self._head))
+        raise IncompleteStreamError("the answer ended without its end event")
+
+    def _to_events(self, payloads: List[str]) -> List[Event]:
+        events: List[Event] = []
+        try:
+            for payload in payloads:
+                event = parse_event(payload, self._chat_id)
+                if event is None:
+                    continue
+                events.append(event)
+                if event.__class__ is Done:
+                    self.result = event.result  # type: ignore[union-attr]
+                    break  # nothing follows the end event
+        except StreamError as exc:
+            if not events:
+                raise
+            # Deliver the text that came before the failure first.
+            self._error = exc
+        return events
+
+    def _json_answer(self, body: bytes) -> List[Event]:
+        if not body.strip():
+            raise IncompleteStreamError("the server closed the answer without sending anything")
+        parsed = _json_or_none(body)
+        if isinstance(parsed, dict) and isinstance(parsed.get("reply"), str):
+            if parsed.get("success") is not False:
+                self.result = result_from_payload(parsed, self._chat_id)
+                return [TextDelta(self.result.reply), Done(self.result)]
+        if isinstance(parsed, dict) and ("success" in parsed or "code" in parsed):
+            raise error_from_response(200, {}, body)
+        raise RemoteProtocolError(f"expected an AI Engine answer, got {_describe(body)}")
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], body: bytes, url: str = ""
+) -> APIStatusError:
+    """Map a refusal (status and body) to its typed error. Never raises itself."""
+    parsed = _json_or_none(body)
+    fields: Mapping[str, Any] = parsed if isinstance(parsed, dict) else {}
+    code = fields.get("code") if isinstance(fields.get("code"), str) else None
+    message = fields.get("message")
+    if not isinstance(message, str) or not message:
+        message = _describe(body) if body.strip() else "(empty body)"
+    kwargs: Any = dict(
+        status_code=status, code=code, body=parsed if fields else _text(body),
+        headers=headers, url=url,
+    )
+    if status == 429:
+        return RateLimitError(
+            message, retry_after=parse_retry_after(_header(headers, "Retry-After")), **kwargs
+        )
+    if status == 401 or (code in NONCE_ERROR_CODES and status in (401, 403)):
+        return AuthenticationError(message, **kwargs)
+    if fields.get("success") is False:
+        return QueryRejectedError(message, **kwargs)
+    if status == 400:
+        return BadRequestError(message, **kwargs)
+    if status == 403:
+        return PermissionDeniedError(message, **kwargs)
+    if status == 404:
+        return NotFoundError(message, **kwargs)
+    if status >= 500:
+        return InternalServerError(message, **kwargs)
+    return APIStatusError(message, **kwargs)
+
+
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    return max(0.0, seconds)
+
+
+def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, item in headers.items():
+            if key.lower() == lowered:
+                return item
+    return value
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", "replace")
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _describe(body: bytes) -> str:
+    """A one-line summary of a body that is not the expected JSON, for error messages."""
+    title = _TITLE.search(body[:MAX_ERROR_BODY_BYTES])
+    if title:
+        text = html.unescape(_text(title.group(1))).strip()
+        return f"an HTML page titled {text[:100]!r}"
+    text = " ".join(_text(body[:200]).split())
+    return f"{text[:120]!r}" + ("..." if len(body) > 120 else "")

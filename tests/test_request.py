@@ -1,0 +1,160 @@
+"""Request building and message checks: no I/O."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from opchatgpts import (
+    InvalidMessagesError,
+    InvalidMessagesTypeError,
+    Opchatgpts,
+    Site,
+    Timeout,
+)
+from opchatgpts._request import build_chat_request, new_chat_id, redirected_request
+
+
+def body_of(request):
+    return json.loads(request.body)
+
+
+def test_history_goes_in_messages_and_last_user_turn_in_new_message():
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is two plus two"},
+        {"role": "assistant", "content": "4", "id": "m2", "who": "AI: "},
+        {"role": "user", "content": "And three plus three"},
+    ]
+    request = build_chat_request(Site("https://example.com"), messages, chat_id="abc")
+    body = body_of(request)
+    assert body["newMessage"] == "And three plus three"
+    # The new turn is not repeated in the history: 2.x/3.x would send it twice.
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is two plus two"},
+        {"role": "assistant", "content": "4"},
+    ]
+    assert body["chatId"] == "abc" and body["stream"] is True
+    assert body["botId"] == "default" and body["customId"] is None
+    assert body["session"] == "N/A"
+
+
+def test_request_headers_and_url():
+    site = Site("https://example.com/", referer="https://example.com/chat/")
+    request = build_chat_request(site, [{"role": "user", "content": "hi"}], chat_id="x", nonce="n1")
+    assert request.method == "POST"
+    assert request.url == "https://example.com/wp-json/mwai-ui/v1/chats/submit"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Accept"] == "text/event-stream"
+    assert request.headers["X-WP-Nonce"] == "n1"
+    assert request.headers["Referer"] == "https://example.com/chat/"
+    assert request.headers["Origin"] == "https://example.com"
+    assert "n1" not in repr(request)
+
+
+def test_non_stream_request_asks_for_json():
+    request = build_chat_request(
+        Site("https://e.com"), [{"role": "user", "content": "hi"}], chat_id="x", stream=False
+    )
+    assert body_of(request)["stream"] is False
+    assert request.headers["Accept"] == "application/json"
+    assert "X-WP-Nonce" not in request.headers
+
+
+@pytest.mark.parametrize(
+    "rest_url, expected",
+    [
+        ("https://e.com/blog/wp-json/", "https://e.com/blog/wp-json/mwai-ui/v1/chats/submit"),
+        ("https://e.com/?rest_route=/", "https://e.com/?rest_route=/mwai-ui/v1/chats/submit"),
+        ("https://e.com/index.php?rest_route=", "https://e.com/index.php?rest_route=/mwai-ui/v1/chats/submit"),
+    ],
+)
+def test_rest_root_variants(rest_url, expected):
+    assert Site("https://e.com", rest_url=rest_url).submit_url == expected
+
+
+def test_chat_id_is_ten_lowercase_alphanumerics_and_random():
+    ids = {new_chat_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(re.fullmatch(r"[a-z0-9]{10}", i) for i in ids)
+
+
+@pytest.mark.parametrize(
+    "messages, error, match",
+    [
+        ([], InvalidMessagesError, "empty"),
+        ("hello", InvalidMessagesTypeError, "list"),
+        (None, InvalidMessagesTypeError, "list"),
+        (["hello"], InvalidMessagesTypeError, r"messages\[0\]"),
+        ([{"content": "hi"}], InvalidMessagesError, "role"),
+        ([{"role": "user"}], InvalidMessagesError, "content"),
+        ([{"role": "robot", "content": "hi"}], InvalidMessagesError, "robot"),
+        ([{"role": "user", "content": 3}], InvalidMessagesTypeError, "content"),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], InvalidMessagesError, "last message"),
+        ([{"role": "user", "content": "   "}], InvalidMessagesError, "empty"),
+    ],
+)
+def test_bad_messages_fail_before_any_io(messages, error, match):
+    # The URL points nowhere: reaching the network would raise a connection error instead.
+    with pytest.raises(error, match=match):
+        Opchatgpts.create_completion(None, messages, url="http://127.0.0.1:9")
+    with pytest.raises(error, match=match):
+        Opchatgpts.create_async_generator(None, messages, url="http://127.0.0.1:9")
+    assert issubclass(error, (ValueError, TypeError))
+
+
+def test_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError, match="temprature"):
+        Opchatgpts.create_completion(None, [{"role": "user", "content": "x"}], temprature=1)
+
+
+def test_opchatgpts_preset_is_data():
+    options = Opchatgpts.call_options()
+    assert options.site.url == "https://opchatgpts.net"
+    assert options.site.context_id == 28 and options.site.bot_id == "default"
+    assert options.site.session == "N/A"
+    assert options.site.referer == "https://opchatgpts.net/chatgpt-free-use/"
+    assert Opchatgpts.supports_message_history and Opchatgpts.supports_gpt_35_turbo
+
+
+def test_subclass_targets_another_site_without_the_preset():
+    class MySite(Opchatgpts):
+        url = "https://chat.example.org"
+
+    site = MySite.call_options().site
+    assert site.url == "https://chat.example.org"
+    assert site.context_id is None and site.referer is None
+    assert site.submit_url == "https://chat.example.org/wp-json/mwai-ui/v1/chats/submit"
+
+
+def test_per_call_settings_override():
+    options = Opchatgpts.call_options(
+        url="https://x.org", bot_id="b2", custom_id="c", context_id=5, timeout=3, max_retries=0
+    )
+    assert (options.site.bot_id, options.site.custom_id, options.site.context_id) == ("b2", "c", 5)
+    assert options.timeout == Timeout(connect=3, read=3, total=None)
+    assert options.retry.max_retries == 0
+
+
+@pytest.mark.parametrize("bad", [{"url": "ftp://x"}, {"url": "not a url"}, {"bot_id": None}])
+def test_bad_site_settings_are_value_errors(bad):
+    with pytest.raises(ValueError):
+        Opchatgpts.call_options(**bad)
+
+
+def test_redirect_to_another_origin_drops_the_nonce_and_cookies():
+    request = build_chat_request(
+        Site("https://a.com", referer="https://a.com/p/"),
+        [{"role": "user", "content": "x"}],
+        chat_id="c",
+        nonce="secret",
+        extra_headers={"Cookie": "k=v"},
+    )
+    same = redirected_request(request, "/elsewhere/wp-json/mwai-ui/v1/chats/submit")
+    assert same.headers["X-WP-Nonce"] == "secret" and same.url.startswith("https://a.com/")
+    other = redirected_request(request, "https://b.com/submit")
+    assert other.url == "https://b.com/submit" and other.body == request.body
+    assert not {"x-wp-nonce", "cookie", "referer", "origin"} & {k.lower() for k in other.headers}
