@@ -22,7 +22,7 @@ test: install-test
 
 lint: $(PY)
 	$(PY) -m pip install -q -e '.[lint]'
-	$(VENV)/bin/ruff check opchatgpts tests
+	$(VENV)/bin/ruff check --isolated --select E,F,W,I,B --target-version py39 --line-length 110 opchatgpts tests bench
 	$(VENV)/bin/mypy
 
 bench: install-test

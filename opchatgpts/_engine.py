@@ -11,7 +11,7 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Union
 
 from ._decoder import DEFAULT_MAX_LINE_BYTES
 from ._exceptions import APIConnectionError, StreamTimeoutError
@@ -52,7 +52,7 @@ class CallOptions:
 
 async def stream_batches(
     transport: AsyncTransport, messages: Sequence[Message], options: CallOptions
-) -> AsyncIterator[List[Event]]:
+) -> AsyncGenerator[List[Event], None]:
     """Yield the answer's events, in the batches in which they arrived."""
     request = build_chat_request(
         options.site,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, TypedDict, Union
 
-
-
 __all__ = ["Message", "TextDelta", "LiveEvent", "ChatResult", "Done", "Event", "Timeout"]
 
 

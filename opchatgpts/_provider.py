@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from typing import Any, AsyncIterator, ClassVar, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncGenerator, ClassVar, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._aiohttp import close_transport, get_transport
 from ._decoder import DEFAULT_MAX_LINE_BYTES
@@ -109,7 +109,7 @@ class Opchatgpts:
         messages: Sequence[Message],
         proxy: Optional[str] = None,
         **kwargs: Any,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Stream the answer to ``messages`` as text deltas (an async generator).
 
         The messages are checked at once, before any I/O.
@@ -139,16 +139,16 @@ class Opchatgpts:
         return SyncStream(lambda: _text(messages, options))
 
 
-async def _text(messages: Sequence[Message], options: CallOptions) -> AsyncIterator[str]:
+async def _text(messages: Sequence[Message], options: CallOptions) -> AsyncGenerator[str, None]:
     transport = await get_transport()
     batches = stream_batches(transport, messages, options)
     try:
         async for batch in batches:
             for event in batch:
                 if event.__class__ is TextDelta:
-                    yield event.text  # type: ignore[union-attr]
+                    yield event.text
     finally:
-        await batches.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()
 
 
 def _as_messages(prompt_or_messages: Union[str, Sequence[Message]]) -> Sequence[Message]:
@@ -179,7 +179,7 @@ async def ask_async(prompt_or_messages: Union[str, Sequence[Message]], **kwargs:
         async for part in agen:
             parts.append(part)
     finally:
-        await agen.aclose()  # type: ignore[attr-defined]
+        await agen.aclose()
     return "".join(parts)
 
 

@@ -110,7 +110,7 @@ class ResponseReader:
                     continue
                 events.append(event)
                 if event.__class__ is Done:
-                    self.result = event.result  # type: ignore[union-attr]
+                    self.result = event.result
                     break  # nothing follows the end event
         except StreamError as exc:
             if not events:

@@ -72,7 +72,7 @@ class RetryPolicy:
             delay = self._retry_after(exc)
             if delay is not None:
                 return delay
-        base = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
+        base = min(self.backoff_max, self.backoff * 2.0 ** (attempt - 1))
         return base * (1 - self.jitter * random.random())
 
     @staticmethod

@@ -6,7 +6,6 @@ import ssl
 from dataclasses import dataclass
 from typing import Mapping, Optional, Protocol, Union
 
-
 from ._models import Timeout
 from ._request import HTTPRequest
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from capturefile import parse as parse_capture
 
 from opchatgpts import (
     ChatResult,
@@ -20,8 +21,6 @@ from opchatgpts import (
 )
 from opchatgpts._decoder import SSEDecoder
 from opchatgpts._response import ResponseReader
-
-from capturefile import parse as parse_capture
 
 CAPTURES = Path(__file__).parent / "captures"
 

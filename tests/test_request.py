@@ -93,7 +93,11 @@ def test_chat_id_is_ten_lowercase_alphanumerics_and_random():
         ([{"role": "user"}], InvalidMessagesError, "content"),
         ([{"role": "robot", "content": "hi"}], InvalidMessagesError, "robot"),
         ([{"role": "user", "content": 3}], InvalidMessagesTypeError, "content"),
-        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], InvalidMessagesError, "last message"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+            InvalidMessagesError,
+            "last message",
+        ),
         ([{"role": "user", "content": "   "}], InvalidMessagesError, "empty"),
     ],
 )

@@ -34,6 +34,12 @@ STREAM_BODY = (
 REJECTED = {"success": False, "message": "Sorry, your query has been rejected."}
 
 
+def wp_error(code: str, message: str, status: int) -> dict:
+    """WordPress core's error body."""
+    return {"code": code, "message": message, "data": {"status": status}}
+
+
+
 class Sleeps:
     """A fake sleep for the retry policy, recording each wait."""
 
@@ -171,11 +177,14 @@ async def test_max_retries_zero_means_one_attempt(mocked, sleeps):
 @pytest.mark.parametrize(
     "status, body, error, code",
     [
-        (400, {"code": "rest_invalid_json", "message": "Invalid JSON body passed.", "data": {"status": 400}}, BadRequestError, "rest_invalid_json"),
-        (401, {"code": "rest_forbidden", "message": "Sorry, you are not allowed to do that.", "data": {"status": 401}}, AuthenticationError, "rest_forbidden"),
-        (403, {"code": "rest_cookie_invalid_nonce", "message": "Cookie check failed", "data": {"status": 403}}, AuthenticationError, "rest_cookie_invalid_nonce"),
+        (400, wp_error("rest_invalid_json", "Invalid JSON body passed.", 400), BadRequestError,
+         "rest_invalid_json"),
+        (401, wp_error("rest_forbidden", "Sorry, you are not allowed to do that.", 401),
+         AuthenticationError, "rest_forbidden"),
+        (403, wp_error("rest_cookie_invalid_nonce", "Cookie check failed", 403), AuthenticationError,
+         "rest_cookie_invalid_nonce"),
         (403, REJECTED, QueryRejectedError, None),
-        (404, {"code": "rest_no_route", "message": "No route was found matching the URL and request method.", "data": {"status": 404}}, NotFoundError, "rest_no_route"),
+        (404, wp_error("rest_no_route", "No route was found.", 404), NotFoundError, "rest_no_route"),
         (500, {"success": False, "message": "From OpenAI: boom"}, QueryRejectedError, None),
         (500, "Fatal error", InternalServerError, None),
     ],

@@ -181,7 +181,7 @@ def test_sync_calls_share_one_loop_thread_and_stay_flat(emulator):
 def test_breaking_out_early_closes_the_connection(emulator):
     emulator.emulator.delta_delay = 0.1
     words = " ".join(f"w{i}" for i in range(50))
-    for part in Opchatgpts.create_completion(None, user(words), url=emulator.url):
+    for _ in Opchatgpts.create_completion(None, user(words), url=emulator.url):
         break
     deadline = time.monotonic() + 3
     while emulator.emulator.disconnects < 1 and time.monotonic() < deadline:
