@@ -6,12 +6,15 @@ Quick start::
     print(opchatgpts.ask("Hello!", url="https://example.com"))
 """
 
+from ._conversation import Conversation
+from ._discovery import ChatbotConfig
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    DiscoveryError,
     IncompleteStreamError,
     InternalServerError,
     InvalidMessagesError,
@@ -29,10 +32,11 @@ from ._exceptions import (
     StreamTimeoutError,
     TLSVerificationError,
 )
-from ._models import ChatResult, Done, Event, LiveEvent, Message, TextDelta, Timeout
+from ._models import ChatResult, Done, Event, LiveEvent, Message, MessageLike, TextDelta, Timeout
 from ._provider import SITE_PRESETS, Opchatgpts, aclose, ask, ask_async
 from ._request import Site
 from ._retry import RetryPolicy
+from ._stream import AsyncChatStream, ChatStream
 from ._sync import SyncStream
 from ._version import __version__
 
@@ -46,7 +50,13 @@ __all__ = [
     "Timeout",
     "RetryPolicy",
     "SyncStream",
+    "ChatStream",
+    "AsyncChatStream",
+    "Conversation",
+    "ChatbotConfig",
+    "DiscoveryError",
     "Message",
+    "MessageLike",
     "Event",
     "TextDelta",
     "LiveEvent",

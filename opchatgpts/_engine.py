@@ -7,25 +7,52 @@ between events (not merely between bytes).
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._auth import Credentials, SiteAuth, mask, site_auth
 from ._decoder import DEFAULT_MAX_LINE_BYTES
-from ._exceptions import APIConnectionError, StreamTimeoutError
-from ._models import Event, Message, Timeout
-from ._request import HTTPRequest, Site, build_chat_request, new_chat_id, redirected_request
-from ._response import MAX_ERROR_BODY_BYTES, ResponseReader, error_from_response
+from ._discovery import find_chatbots
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    OpchatgptsError,
+    QueryRejectedError,
+    ResponseTooLargeError,
+    StreamTimeoutError,
+)
+from ._models import Event, MessageLike, Timeout
+from ._request import (
+    USER_AGENT,
+    HTTPRequest,
+    Site,
+    build_chat_request,
+    new_chat_id,
+    redirected_request,
+    split_messages,
+)
+from ._response import (
+    MAX_ERROR_BODY_BYTES,
+    NONCE_ERROR_CODES,
+    ResponseReader,
+    error_from_response,
+)
 from ._retry import RetryPolicy
 from ._transport import AsyncResponse, AsyncTransport, ConnectOptions
 
-__all__ = ["CallOptions", "stream_batches"]
+__all__ = ["CallOptions", "stream_batches", "fetch"]
 
 log = logging.getLogger("opchatgpts")
 
 MAX_REDIRECTS = 5
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+START_SESSION_ROUTE = "/mwai/v1/start_session"
+_GUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -51,23 +78,16 @@ class CallOptions:
 
 
 async def stream_batches(
-    transport: AsyncTransport, messages: Sequence[Message], options: CallOptions
+    transport: AsyncTransport, messages: Sequence[MessageLike], options: CallOptions
 ) -> AsyncGenerator[List[Event], None]:
     """Yield the answer's events, in the batches in which they arrived."""
-    request = build_chat_request(
-        options.site,
-        messages,
-        chat_id=options.chat_id,
-        stream=options.stream,
-        nonce=options.nonce,
-        extra_body=options.extra_body,
-        extra_headers=options.extra_headers,
-    )
+    split_messages(messages)
     deadline = None
     if options.timeout.total is not None:
         deadline = time.monotonic() + options.timeout.total
     connect = ConnectOptions(options.timeout, deadline, options.proxy, options.verify)
-    response = await _open_with_retries(transport, request, connect, options.retry)
+    auth = site_auth(options.site.rest_root)
+    response = await _open_chat(transport, messages, options, connect, auth)
     try:
         reader = ResponseReader(chat_id=options.chat_id, max_line_bytes=options.max_line_bytes)
         idle = options.timeout.read
@@ -89,8 +109,154 @@ async def stream_batches(
                 reader.close()  # raises the failure that ended the answer, if any
                 await response.finish()
                 break
+    except QueryRejectedError as exc:
+        _learn_new_token(auth, exc)
+        raise
     finally:
         await response.aclose()
+    if reader.result is not None and reader.result.new_token:
+        auth.remember(nonce=reader.result.new_token)
+
+
+async def _open_chat(
+    transport: AsyncTransport,
+    messages: Sequence[MessageLike],
+    options: CallOptions,
+    connect: ConnectOptions,
+    auth: SiteAuth,
+) -> AsyncResponse:
+    """Open the answer, getting a nonce and resending once if the site asks for one."""
+    credentials = auth.credentials
+    nonce = options.nonce or credentials.nonce
+    try:
+        return await _open_with_retries(
+            transport, _chat_request(messages, options, nonce, credentials), connect, options.retry
+        )
+    except APIStatusError as exc:
+        _learn_new_token(auth, exc)
+        if not (isinstance(exc, AuthenticationError) and exc.code in NONCE_ERROR_CODES):
+            raise
+        refused = exc
+    log.info("%s refused the nonce %s (%s); getting one", options.site.url, mask(nonce), refused.code)
+    try:
+        credentials = await auth.refresh(
+            lambda: _obtain_credentials(transport, options, connect, refused), rejected=nonce
+        )
+    except AuthenticationError:
+        raise
+    except OpchatgptsError as reason:
+        raise _no_nonce(options, refused, f"the nonce request failed: {reason}") from reason
+    if credentials.nonce == nonce:
+        raise _no_nonce(options, refused, "the site refused the nonce it had just issued")
+    return await _open_with_retries(
+        transport,
+        _chat_request(messages, options, credentials.nonce, credentials),
+        connect,
+        options.retry,
+    )
+
+
+def _chat_request(
+    messages: Sequence[MessageLike], options: CallOptions, nonce: Optional[str], credentials: Credentials
+) -> HTTPRequest:
+    return build_chat_request(
+        options.site,
+        messages,
+        chat_id=options.chat_id,
+        stream=options.stream,
+        nonce=nonce,
+        session=credentials.session_id,
+        extra_body=options.extra_body,
+        extra_headers=options.extra_headers,
+    )
+
+
+async def _obtain_credentials(
+    transport: AsyncTransport, options: CallOptions, connect: ConnectOptions, refused: APIStatusError
+) -> Credentials:
+    """Ask ``start_session`` for a nonce (2.4.4+), else read it from the chatbot page."""
+    site = options.site
+    steps = []
+    try:
+        status, _, body = await fetch(
+            transport, HTTPRequest("POST", site.endpoint(START_SESSION_ROUTE), _GUEST_HEADERS),
+            connect, options.retry,
+        )
+        answer = _json_object(body)
+        nonce = answer.get("restNonce")
+        if answer.get("success") is True and isinstance(nonce, str) and nonce:
+            session = answer.get("sessionId")
+            log.debug("start_session gave nonce %s", mask(nonce))
+            return Credentials(nonce, session if isinstance(session, str) and session else None)
+        steps.append("start_session answered without a restNonce")
+    except APIStatusError as exc:
+        steps.append(f"start_session answered {exc}")
+    page_url = site.referer or site.url
+    try:
+        status, headers, body = await fetch(
+            transport, HTTPRequest("GET", page_url, {"User-Agent": USER_AGENT, "Accept": "text/html"}),
+            connect, options.retry, limit=MAX_PAGE_BYTES,
+        )
+        bots = find_chatbots(body.decode("utf-8", "replace"))
+        bot = next((b for b in bots if b.bot_id == site.bot_id), bots[0] if bots else None)
+        if bot is not None and bot.rest_nonce:
+            log.debug("the page %s gave nonce %s", page_url, mask(bot.rest_nonce))
+            return Credentials(bot.rest_nonce, bot.session_id)
+        steps.append(f"the page {page_url} shows " + ("no chatbot" if bot is None else "no restNonce"))
+    except APIStatusError as exc:
+        steps.append(f"the page {page_url} answered {exc}")
+    raise _no_nonce(options, refused, "; ".join(steps))
+
+
+def _no_nonce(options: CallOptions, refused: APIStatusError, reason: str) -> AuthenticationError:
+    return AuthenticationError(
+        f"{options.site.url} requires a nonce ({refused.code}) and none could be obtained: {reason}",
+        status_code=refused.status_code,
+        code=refused.code,
+        body=refused.body,
+        headers=refused.headers,
+        url=refused.url,
+    )
+
+
+def _learn_new_token(auth: SiteAuth, exc: APIStatusError) -> None:
+    """A JSON refusal may carry the site's current nonce as ``new_token`` (2.8.5+)."""
+    token = exc.body.get("new_token") if isinstance(exc.body, dict) else None
+    if isinstance(token, str) and token:
+        auth.remember(nonce=token)
+
+
+async def fetch(
+    transport: AsyncTransport,
+    request: HTTPRequest,
+    connect: ConnectOptions,
+    policy: RetryPolicy,
+    limit: int = MAX_ERROR_BODY_BYTES,
+) -> Tuple[int, Mapping[str, str], bytes]:
+    """Send a small request and read its whole body (at most ``limit`` bytes)."""
+    response = await _open_with_retries(transport, request, connect, policy)
+    try:
+        chunks: List[bytes] = []
+        size = 0
+        while True:
+            chunk = await response.next_chunk()
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLargeError(f"{request.url} sent more than {limit} bytes")
+        return response.status, response.headers, b"".join(chunks)
+    finally:
+        await response.aclose()
+
+
+def _json_object(body: bytes) -> Mapping[str, Any]:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 async def _open_with_retries(

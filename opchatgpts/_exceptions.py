@@ -16,6 +16,7 @@ __all__ = [
     "OpchatgptsError",
     "InvalidMessagesError",
     "InvalidMessagesTypeError",
+    "DiscoveryError",
     "APIConnectionError",
     "APITimeoutError",
     "TLSVerificationError",
@@ -50,6 +51,10 @@ class InvalidMessagesError(OpchatgptsError, ValueError):
 
 class InvalidMessagesTypeError(OpchatgptsError, TypeError):
     """The messages (or one of their fields) have the wrong type."""
+
+
+class DiscoveryError(OpchatgptsError, ValueError):
+    """A page cannot configure a client: it is not HTML, or it shows no chatbot."""
 
 
 # -- failures before the answer started -------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, TypedDict, Union
 
-__all__ = ["Message", "TextDelta", "LiveEvent", "ChatResult", "Done", "Event", "Timeout"]
+__all__ = ["Message", "MessageLike", "TextDelta", "LiveEvent", "ChatResult", "Done", "Event", "Timeout"]
 
 
 class Message(TypedDict):
@@ -13,6 +13,10 @@ class Message(TypedDict):
 
     role: str
     content: str
+
+
+#: What the API accepts as a message: any mapping with ``role`` and ``content``.
+MessageLike = Mapping[str, Any]
 
 
 @dataclass(frozen=True)

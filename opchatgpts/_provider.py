@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import ssl
-from typing import Any, AsyncGenerator, ClassVar, Dict, List, Mapping, Optional, Sequence, Union
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    ClassVar,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Type,
+    Union,
+)
+from urllib.parse import urljoin, urlsplit
 
 from ._aiohttp import close_transport, get_transport
+from ._auth import site_auth
+from ._conversation import Conversation
 from ._decoder import DEFAULT_MAX_LINE_BYTES
-from ._engine import CallOptions, stream_batches
-from ._models import Message, TextDelta, Timeout
-from ._request import Site, new_chat_id, split_messages
+from ._discovery import ChatbotConfig, find_chatbots, looks_like_html
+from ._engine import MAX_PAGE_BYTES, CallOptions, fetch, stream_batches
+from ._exceptions import DiscoveryError
+from ._models import ChatResult, Event, MessageLike, TextDelta, Timeout
+from ._request import USER_AGENT, HTTPRequest, Site, new_chat_id, split_messages
 from ._retry import RetryPolicy
-from ._sync import SyncStream
+from ._stream import AsyncChatStream, ChatStream
+from ._sync import SyncStream, loop_thread
+from ._transport import ConnectOptions
 
 __all__ = ["Opchatgpts", "ask", "ask_async", "aclose", "SITE_PRESETS"]
 
@@ -70,6 +89,10 @@ class Opchatgpts:
     supports_stream: ClassVar[bool] = True
     supports_message_history: ClassVar[bool] = True
     supports_gpt_35_turbo: ClassVar[bool] = True
+    #: Settings read from a chatbot page by ``from_page`` (empty for the plain class).
+    site_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: The chatbot that ``from_page`` found, if this class came from it.
+    chatbot: ClassVar[Optional[ChatbotConfig]] = None
 
     @classmethod
     def call_options(cls, *, stream: bool = True, proxy: Optional[str] = None, **kwargs: Any) -> CallOptions:
@@ -79,6 +102,8 @@ class Opchatgpts:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
         url = kwargs.get("url") or cls.url
         site_settings: Dict[str, Any] = dict(SITE_PRESETS.get(url.rstrip("/"), {}))
+        if "url" not in kwargs or kwargs["url"] == cls.url:
+            site_settings.update(cls.site_defaults)
         site_settings.update({k: kwargs[k] for k in _SITE_KEYS if k in kwargs})
         retry = kwargs.get("retry") or RetryPolicy()
         if "max_retries" in kwargs:
@@ -106,7 +131,7 @@ class Opchatgpts:
     def create_async_generator(
         cls,
         model: Optional[str],
-        messages: Sequence[Message],
+        messages: Sequence[MessageLike],
         proxy: Optional[str] = None,
         **kwargs: Any,
     ) -> AsyncGenerator[str, None]:
@@ -123,7 +148,7 @@ class Opchatgpts:
     def create_completion(
         cls,
         model: Optional[str],
-        messages: Sequence[Message],
+        messages: Sequence[MessageLike],
         stream: bool = True,
         proxy: Optional[str] = None,
         **kwargs: Any,
@@ -138,8 +163,102 @@ class Opchatgpts:
         split_messages(messages)
         return SyncStream(lambda: _text(messages, options))
 
+    @classmethod
+    def stream_events(
+        cls,
+        messages: Sequence[MessageLike],
+        *,
+        text: bool = False,
+        on_result: Optional[Callable[[ChatResult], None]] = None,
+        proxy: Optional[str] = None,
+        **kwargs: Any,
+    ) -> ChatStream[Any]:
+        """Stream the answer as typed events: ``TextDelta``, ``LiveEvent`` (thinking, tool
+        calls, status...) and ``Done``; ``result`` holds the final ``ChatResult`` afterwards.
 
-async def _text(messages: Sequence[Message], options: CallOptions) -> AsyncGenerator[str, None]:
+        With ``text=True`` it yields text only, still keeping ``result``.
+        """
+        stream = kwargs.pop("stream", True)
+        options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
+        split_messages(messages)
+        events = SyncStream(lambda: _events(messages, options))
+        return ChatStream(events, text_only=text, on_result=on_result)
+
+    @classmethod
+    def stream_events_async(
+        cls,
+        messages: Sequence[MessageLike],
+        *,
+        text: bool = False,
+        on_result: Optional[Callable[[ChatResult], None]] = None,
+        proxy: Optional[str] = None,
+        **kwargs: Any,
+    ) -> AsyncChatStream[Any]:
+        """The async twin of ``stream_events``."""
+        stream = kwargs.pop("stream", True)
+        options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
+        split_messages(messages)
+        return AsyncChatStream(_events(messages, options), text_only=text, on_result=on_result)
+
+    @classmethod
+    def conversation(cls, messages: Sequence[MessageLike] = (), **kwargs: Any) -> Conversation:
+        """A ``Conversation`` with this site: one chat id and a growing history."""
+        return Conversation(cls, messages, **kwargs)
+
+    @classmethod
+    def from_page(cls, page_url: str, **kwargs: Any) -> Type["Opchatgpts"]:
+        """A provider for the site whose chatbot page is ``page_url``.
+
+        Reads the settings the plugin prints into the page (bot id, custom id, context id,
+        REST root, nonce, session). ``bot_id=`` picks one chatbot when the page has several.
+        Other keyword arguments (``timeout``, ``proxy``, ``verify``...) apply to the page
+        request. Raises ``DiscoveryError`` if the page is not HTML or shows no chatbot.
+        """
+        return loop_thread.run(cls.from_page_async(page_url, **kwargs))
+
+    @classmethod
+    async def from_page_async(
+        cls, page_url: str, *, bot_id: Optional[str] = None, proxy: Optional[str] = None, **kwargs: Any
+    ) -> Type["Opchatgpts"]:
+        """The async twin of ``from_page``."""
+        parts = urlsplit(page_url) if isinstance(page_url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"page_url must be an http(s) URL, got {page_url!r}")
+        origin = f"{parts.scheme}://{parts.netloc}"
+        options = cls.call_options(url=origin, proxy=proxy, **kwargs)
+        connect = ConnectOptions(options.timeout, None, options.proxy, options.verify)
+        headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"}
+        _, response_headers, body = await fetch(
+            await get_transport(), HTTPRequest("GET", page_url, headers), connect, options.retry,
+            limit=MAX_PAGE_BYTES,
+        )
+        content_type = next((v for k, v in response_headers.items() if k.lower() == "content-type"), "")
+        if not looks_like_html(body, content_type):
+            raise DiscoveryError(f"{page_url} is not an HTML page (Content-Type: {content_type or 'none'})")
+        bots = find_chatbots(body.decode("utf-8", "replace"))
+        if not bots:
+            raise DiscoveryError(f"{page_url} shows no AI Engine chatbot (no mwai-chatbot-container)")
+        bot: Optional[ChatbotConfig] = bots[0]
+        if bot_id:
+            bot = next((b for b in bots if bot_id in (b.bot_id, b.custom_id)), None)
+        if bot is None:
+            found = ", ".join(repr(b.bot_id or b.custom_id) for b in bots)
+            raise DiscoveryError(f"{page_url} has no chatbot {bot_id!r}; it has {found}")
+        defaults: Dict[str, Any] = {
+            "rest_url": urljoin(page_url, bot.rest_url) if bot.rest_url else None,
+            "bot_id": bot.bot_id if bot.bot_id else (None if bot.custom_id else "default"),
+            "custom_id": bot.custom_id,
+            "context_id": bot.context_id,
+            "session": bot.session_id or "N/A",
+            "referer": page_url,
+        }
+        site = Site(url=origin, **defaults)
+        site_auth(site.rest_root).remember(nonce=bot.rest_nonce, session_id=bot.session_id)
+        name = f"{cls.__name__}FromPage"
+        return type(name, (cls,), {"url": origin, "site_defaults": defaults, "chatbot": bot})
+
+
+async def _text(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[str, None]:
     transport = await get_transport()
     batches = stream_batches(transport, messages, options)
     try:
@@ -151,13 +270,24 @@ async def _text(messages: Sequence[Message], options: CallOptions) -> AsyncGener
         await batches.aclose()
 
 
-def _as_messages(prompt_or_messages: Union[str, Sequence[Message]]) -> Sequence[Message]:
+async def _events(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[Event, None]:
+    transport = await get_transport()
+    batches = stream_batches(transport, messages, options)
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        await batches.aclose()
+
+
+def _as_messages(prompt_or_messages: Union[str, Sequence[MessageLike]]) -> Sequence[MessageLike]:
     if isinstance(prompt_or_messages, str):
         return [{"role": "user", "content": prompt_or_messages}]
     return prompt_or_messages
 
 
-def ask(prompt_or_messages: Union[str, Sequence[Message]], **kwargs: Any) -> str:
+def ask(prompt_or_messages: Union[str, Sequence[MessageLike]], **kwargs: Any) -> str:
     """Send a prompt (or a message list) and return the whole answer.
 
     Takes the keyword arguments of ``Opchatgpts.create_completion``, plus ``provider`` (a
@@ -169,7 +299,7 @@ def ask(prompt_or_messages: Union[str, Sequence[Message]], **kwargs: Any) -> str
         return "".join(parts)
 
 
-async def ask_async(prompt_or_messages: Union[str, Sequence[Message]], **kwargs: Any) -> str:
+async def ask_async(prompt_or_messages: Union[str, Sequence[MessageLike]], **kwargs: Any) -> str:
     """The async twin of ``ask``."""
     provider = kwargs.pop("provider", Opchatgpts)
     model = kwargs.pop("model", None)

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
 from ._exceptions import APIConnectionError, InvalidMessagesError, InvalidMessagesTypeError
-from ._models import Message
+from ._models import MessageLike
 from ._version import __version__
 
 __all__ = [
@@ -156,7 +156,7 @@ def split_messages(messages: Any) -> Tuple[List[Dict[str, str]], str]:
 
 def build_chat_request(
     site: Site,
-    messages: Sequence[Message],
+    messages: Sequence[MessageLike],
     *,
     chat_id: str,
     stream: bool = True,

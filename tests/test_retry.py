@@ -67,7 +67,10 @@ async def ask(sleeps: Sleeps, **kwargs) -> str:
 
 
 def submits(mocked) -> list:
-    return [call for (method, url), calls in mocked.requests.items() for call in calls]
+    """The calls to chats/submit (or where it redirected), in order."""
+    return [
+        call for (method, url), calls in mocked.requests.items() for call in calls if "submit" in str(url)
+    ]
 
 
 async def test_request_shape(mocked, sleeps):
@@ -190,6 +193,10 @@ async def test_max_retries_zero_means_one_attempt(mocked, sleeps):
     ],
 )
 async def test_error_mapping(mocked, sleeps, status, body, error, code):
+    # A nonce refusal makes the client look for a nonce; this site has none to give.
+    no_route = wp_error("rest_no_route", "No route", 404)
+    mocked.post(SITE + "/wp-json/mwai/v1/start_session", status=404, payload=no_route)
+    mocked.get(SITE, status=200, body="<html><body>no chatbot here</body></html>", content_type="text/html")
     if isinstance(body, dict):
         mocked.post(SUBMIT, status=status, payload=body)
     else:
@@ -199,6 +206,9 @@ async def test_error_mapping(mocked, sleeps, status, body, error, code):
     assert info.value.status_code == status and info.value.code == code
     assert isinstance(info.value, opchatgpts.OpchatgptsError)
     assert len(submits(mocked)) == 1
+    if error is AuthenticationError:
+        assert "start_session answered HTTP 404" in str(info.value)
+        assert "shows no chatbot" in str(info.value)
 
 
 async def test_firewall_html_403_is_permission_denied(mocked, sleeps):

@@ -1,0 +1,107 @@
+"""The nonce and session of each site, shared by every call in the process.
+
+AI Engine let guests in three ways over its history (PROTOCOL.md, "Generations"): no nonce
+(1.9.x), a nonce printed in the chatbot page (2.0.1-2.4.3), or a nonce from
+``start_session`` (2.4.4+). A client starts with no nonce and learns from the answers; this
+module keeps what it learned. Calls on different event loops (the sync thread and the
+caller's own loop) share it, and a refresh runs once however many calls need it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Dict, Optional
+
+__all__ = ["Credentials", "SiteAuth", "site_auth", "mask"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What lets a guest in: a nonce for ``X-WP-Nonce`` and a session id for the body."""
+
+    nonce: Optional[str] = None
+    session_id: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return f"Credentials(nonce={mask(self.nonce)}, session_id={self.session_id!r})"
+
+
+def mask(secret: Optional[str]) -> str:
+    """A nonce fit for logs and messages: never more than its first two characters."""
+    if not secret:
+        return "none"
+    return secret[:2] + "…"
+
+
+class SiteAuth:
+    """The credentials of one site (keyed by its REST root)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._credentials = Credentials()
+        self._refreshing: Optional["concurrent.futures.Future[Credentials]"] = None
+
+    @property
+    def credentials(self) -> Credentials:
+        """The current nonce and session id (either may be ``None``)."""
+        return self._credentials
+
+    def remember(self, nonce: Optional[str] = None, session_id: Optional[str] = None) -> None:
+        """Keep a nonce (a ``new_token``, a page's ``restNonce``) and/or a session id."""
+        with self._lock:
+            current = self._credentials
+            self._credentials = Credentials(
+                nonce or current.nonce, session_id or current.session_id
+            )
+
+    async def refresh(
+        self, fetch: Callable[[], Awaitable[Credentials]], rejected: Optional[str]
+    ) -> Credentials:
+        """Replace the nonce that was ``rejected`` (``None``: there was none).
+
+        ``fetch`` gets new credentials from the site. If another call already replaced the
+        rejected nonce, its result is used; if one is fetching now, this call waits for it.
+        """
+        with self._lock:
+            current = self._credentials
+            if current.nonce and current.nonce != rejected:
+                return current
+            pending = self._refreshing
+            if pending is None:
+                pending = self._refreshing = concurrent.futures.Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return await asyncio.wrap_future(pending)
+        try:
+            credentials = await fetch()
+        except BaseException as exc:
+            with self._lock:
+                self._refreshing = None
+            pending.set_exception(exc)
+            raise
+        with self._lock:
+            self._credentials = Credentials(
+                credentials.nonce, credentials.session_id or self._credentials.session_id
+            )
+            self._refreshing = None
+            result = self._credentials
+        pending.set_result(result)
+        return result
+
+
+_registry: Dict[str, SiteAuth] = {}
+_registry_lock = threading.Lock()
+
+
+def site_auth(rest_root: str) -> SiteAuth:
+    """The shared credentials of the site whose REST root is ``rest_root``."""
+    with _registry_lock:
+        auth = _registry.get(rest_root)
+        if auth is None:
+            auth = _registry[rest_root] = SiteAuth()
+        return auth
