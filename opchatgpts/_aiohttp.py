@@ -126,6 +126,10 @@ class AiohttpTransport:
             ) from exc
         return _AiohttpResponse(response)
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait between retries."""
+        await asyncio.sleep(seconds)
+
     async def aclose(self) -> None:
         """Close the session and its pooled connections."""
         if self._session is not None and not self._session.closed:

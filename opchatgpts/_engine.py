@@ -69,6 +69,7 @@ class CallOptions:
     verify: Union[bool, ssl.SSLContext] = True
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     nonce: Optional[str] = None
+    transport: str = "aiohttp"
     extra_body: Optional[Mapping[str, Any]] = None
     extra_headers: Optional[Mapping[str, str]] = None
 
@@ -262,7 +263,7 @@ def _json_object(body: bytes) -> Mapping[str, Any]:
 async def _open_with_retries(
     transport: AsyncTransport, request: HTTPRequest, connect: ConnectOptions, policy: RetryPolicy
 ) -> AsyncResponse:
-    async for attempt in policy.async_retrying(connect.deadline):
+    async for attempt in policy.async_retrying(connect.deadline, sleep=transport.sleep):
         with attempt:
             return await _open_once(transport, request, connect)
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

@@ -14,6 +14,7 @@ from typing import (
     Optional,
     Sequence,
     Type,
+    TypeVar,
     Union,
 )
 from urllib.parse import urljoin, urlsplit
@@ -29,10 +30,12 @@ from ._models import ChatResult, Event, MessageLike, TextDelta, Timeout
 from ._request import USER_AGENT, HTTPRequest, Site, new_chat_id, split_messages
 from ._retry import RetryPolicy
 from ._stream import AsyncChatStream, ChatStream
-from ._sync import SyncStream, loop_thread
-from ._transport import ConnectOptions
+from ._sync import BlockingIterator, SyncStream, loop_thread
+from ._transport import AsyncTransport, ConnectOptions
 
 __all__ = ["Opchatgpts", "ask", "ask_async", "aclose", "SITE_PRESETS"]
+
+T = TypeVar("T")
 
 #: Settings of known sites, keyed by site URL. The defaults of any other site are the
 #: plugin's: bot ``"default"``, no context id, session ``"N/A"``.
@@ -60,8 +63,10 @@ _CALL_KEYS = frozenset(
         "extra_body",
         "headers",
         "nonce",
+        "transport",
     }
 )
+TRANSPORTS = ("aiohttp", "requests")
 
 
 class Opchatgpts:
@@ -89,6 +94,9 @@ class Opchatgpts:
     supports_stream: ClassVar[bool] = True
     supports_message_history: ClassVar[bool] = True
     supports_gpt_35_turbo: ClassVar[bool] = True
+    #: How blocking calls reach the network: ``"aiohttp"`` on the shared loop thread, or
+    #: ``"requests"``, thread-free in the calling thread. Async calls always use aiohttp.
+    transport: ClassVar[str] = "aiohttp"
     #: Settings read from a chatbot page by ``from_page`` (empty for the plain class).
     site_defaults: ClassVar[Mapping[str, Any]] = {}
     #: The chatbot that ``from_page`` found, if this class came from it.
@@ -111,6 +119,9 @@ class Opchatgpts:
         verify: Union[bool, ssl.SSLContext] = kwargs.get("verify", True)
         if not isinstance(verify, (bool, ssl.SSLContext)):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
+        transport = kwargs.get("transport", cls.transport)
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
         if proxy is not None and not isinstance(proxy, str):
             raise TypeError("proxy must be a URL string such as 'http://host:3128'")
         return CallOptions(
@@ -123,6 +134,7 @@ class Opchatgpts:
             verify=verify,
             max_line_bytes=kwargs.get("max_line_bytes") or DEFAULT_MAX_LINE_BYTES,
             nonce=kwargs.get("nonce"),
+            transport=transport,
             extra_body=kwargs.get("extra_body"),
             extra_headers=kwargs.get("headers"),
         )
@@ -140,7 +152,7 @@ class Opchatgpts:
         The messages are checked at once, before any I/O.
         """
         stream = kwargs.pop("stream", True)
-        options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
+        options = cls.call_options(stream=stream, proxy=proxy, **_async_kwargs(kwargs))
         split_messages(messages)
         return _text(messages, options)
 
@@ -152,7 +164,7 @@ class Opchatgpts:
         stream: bool = True,
         proxy: Optional[str] = None,
         **kwargs: Any,
-    ) -> SyncStream[str]:
+    ) -> BlockingIterator[str]:
         """Stream the answer as a plain iterator of text deltas, from any thread.
 
         With ``stream=False`` the server sends one JSON answer, and the iterator yields the
@@ -161,7 +173,7 @@ class Opchatgpts:
         """
         options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
         split_messages(messages)
-        return SyncStream(lambda: _text(messages, options))
+        return _blocking_iterator(lambda: _text(messages, options), options)
 
     @classmethod
     def stream_events(
@@ -181,7 +193,7 @@ class Opchatgpts:
         stream = kwargs.pop("stream", True)
         options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
         split_messages(messages)
-        events = SyncStream(lambda: _events(messages, options))
+        events = _blocking_iterator(lambda: _events(messages, options), options)
         return ChatStream(events, text_only=text, on_result=on_result)
 
     @classmethod
@@ -196,7 +208,7 @@ class Opchatgpts:
     ) -> AsyncChatStream[Any]:
         """The async twin of ``stream_events``."""
         stream = kwargs.pop("stream", True)
-        options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
+        options = cls.call_options(stream=stream, proxy=proxy, **_async_kwargs(kwargs))
         split_messages(messages)
         return AsyncChatStream(_events(messages, options), text_only=text, on_result=on_result)
 
@@ -214,13 +226,23 @@ class Opchatgpts:
         Other keyword arguments (``timeout``, ``proxy``, ``verify``...) apply to the page
         request. Raises ``DiscoveryError`` if the page is not HTML or shows no chatbot.
         """
-        return loop_thread.run(cls.from_page_async(page_url, **kwargs))
+        if kwargs.get("transport", cls.transport) == "requests":
+            from ._blocking import run_blocking
+
+            return run_blocking(cls._from_page(page_url, **kwargs))
+        return loop_thread.run(cls._from_page(page_url, **kwargs))
 
     @classmethod
     async def from_page_async(
         cls, page_url: str, *, bot_id: Optional[str] = None, proxy: Optional[str] = None, **kwargs: Any
     ) -> Type["Opchatgpts"]:
         """The async twin of ``from_page``."""
+        return await cls._from_page(page_url, bot_id=bot_id, proxy=proxy, **_async_kwargs(kwargs))
+
+    @classmethod
+    async def _from_page(
+        cls, page_url: str, *, bot_id: Optional[str] = None, proxy: Optional[str] = None, **kwargs: Any
+    ) -> Type["Opchatgpts"]:
         parts = urlsplit(page_url) if isinstance(page_url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"page_url must be an http(s) URL, got {page_url!r}")
@@ -229,7 +251,7 @@ class Opchatgpts:
         connect = ConnectOptions(options.timeout, None, options.proxy, options.verify)
         headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"}
         _, response_headers, body = await fetch(
-            await get_transport(), HTTPRequest("GET", page_url, headers), connect, options.retry,
+            await _transport_for(options), HTTPRequest("GET", page_url, headers), connect, options.retry,
             limit=MAX_PAGE_BYTES,
         )
         content_type = next((v for k, v in response_headers.items() if k.lower() == "content-type"), "")
@@ -259,8 +281,7 @@ class Opchatgpts:
 
 
 async def _text(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[str, None]:
-    transport = await get_transport()
-    batches = stream_batches(transport, messages, options)
+    batches = stream_batches(await _transport_for(options), messages, options)
     try:
         async for batch in batches:
             for event in batch:
@@ -271,14 +292,39 @@ async def _text(messages: Sequence[MessageLike], options: CallOptions) -> AsyncG
 
 
 async def _events(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[Event, None]:
-    transport = await get_transport()
-    batches = stream_batches(transport, messages, options)
+    batches = stream_batches(await _transport_for(options), messages, options)
     try:
         async for batch in batches:
             for event in batch:
                 yield event
     finally:
         await batches.aclose()
+
+
+async def _transport_for(options: CallOptions) -> AsyncTransport:
+    if options.transport == "requests":
+        from ._requests import requests_transport
+
+        return requests_transport()
+    return await get_transport()
+
+
+def _blocking_iterator(
+    start: Callable[[], AsyncGenerator[T, None]], options: CallOptions
+) -> BlockingIterator[T]:
+    """Run an async source for a blocking caller: on the loop thread, or, with the requests
+    transport, right here in the calling thread."""
+    if options.transport == "requests":
+        from ._blocking import BlockingStream
+
+        return BlockingStream(start)
+    return SyncStream(start)
+
+
+def _async_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    if kwargs.get("transport", "aiohttp") != "aiohttp":
+        raise ValueError("the async API runs on aiohttp; transport='requests' is for blocking calls")
+    return kwargs
 
 
 def _as_messages(prompt_or_messages: Union[str, Sequence[MessageLike]]) -> Sequence[MessageLike]:

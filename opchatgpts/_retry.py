@@ -38,8 +38,8 @@ class RetryPolicy:
         jitter: each wait is scaled by a random factor in ``[1 - jitter, 1]``.
         retry_after_cap: the longest ``Retry-After`` honoured. A server that asks for a
             longer wait gets no retry: the error is raised at once, with ``retry_after`` set.
-        sleep: the sleep function (tests pass a fake one). ``None``: ``asyncio.sleep`` on
-            the async path, ``time.sleep`` on the sync path.
+        sleep: the sleep function (tests pass a fake one). ``None``: the transport's own
+            (``asyncio.sleep`` on aiohttp, ``time.sleep`` on requests).
     """
 
     max_retries: int = 2
@@ -83,7 +83,9 @@ class RetryPolicy:
             )
         return None
 
-    def _tenacity_kwargs(self, deadline: Optional[float]) -> "dict[str, Any]":
+    def _tenacity_kwargs(
+        self, deadline: Optional[float], sleep: Optional[Callable[[float], Any]] = None
+    ) -> "dict[str, Any]":
         def retry(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
             if exc is None or not self.is_retryable(exc):
@@ -109,13 +111,18 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        if self.sleep is not None:
-            kwargs["sleep"] = self.sleep
+        if self.sleep is not None or sleep is not None:
+            kwargs["sleep"] = self.sleep or sleep
         return kwargs
 
-    def async_retrying(self, deadline: Optional[float] = None) -> AsyncRetrying:
-        """A tenacity ``AsyncRetrying`` that follows this policy."""
-        return AsyncRetrying(**self._tenacity_kwargs(deadline))
+    def async_retrying(
+        self, deadline: Optional[float] = None, sleep: Optional[Callable[[float], Any]] = None
+    ) -> AsyncRetrying:
+        """A tenacity ``AsyncRetrying`` that follows this policy.
+
+        ``sleep`` is the transport's way of waiting, used unless the policy has its own.
+        """
+        return AsyncRetrying(**self._tenacity_kwargs(deadline, sleep))
 
     def retrying(self, deadline: Optional[float] = None) -> Retrying:
         """A tenacity ``Retrying`` that follows this policy (for blocking transports)."""

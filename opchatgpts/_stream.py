@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Callable, Generic, List, Optional, TypeVar, Union
 
 from ._models import ChatResult, Done, Event, TextDelta
-from ._sync import SyncStream
+from ._sync import BlockingIterator
 
 __all__ = ["ChatStream", "AsyncChatStream"]
 
@@ -45,7 +45,7 @@ class ChatStream(Generic[T]):
     """
 
     def __init__(
-        self, events: SyncStream[Event], *, text_only: bool = False, on_result: ResultHook = None
+        self, events: BlockingIterator[Event], *, text_only: bool = False, on_result: ResultHook = None
     ) -> None:
         self._events = events
         self._tracker = _Tracker(text_only, on_result)

@@ -14,13 +14,39 @@ import concurrent.futures
 import queue
 import threading
 import weakref
-from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterator, List, Optional, TypeVar
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generic,
+    Iterator,
+    List,
+    Optional,
+    Protocol,
+    TypeVar,
+)
 
 from ._aiohttp import close_transport
 
-__all__ = ["LoopThread", "SyncStream", "loop_thread"]
+__all__ = ["LoopThread", "SyncStream", "BlockingIterator", "loop_thread"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class BlockingIterator(Protocol[T_co]):
+    """What blocking calls return: an iterator that can be closed early, also by ``with``."""
+
+    def __iter__(self) -> "BlockingIterator[T_co]": ...
+
+    def __next__(self) -> T_co: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "BlockingIterator[T_co]": ...
+
+    def __exit__(self, *exc_info: Any) -> None: ...
 
 #: How long closing a stream waits for its connection to be released.
 CLOSE_WAIT_SECONDS = 5.0

@@ -54,3 +54,6 @@ class AsyncTransport(Protocol):
 
     async def open(self, request: HTTPRequest, options: ConnectOptions) -> AsyncResponse:
         """Send ``request`` and wait for the response headers."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait between retries, the transport's way."""

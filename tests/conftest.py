@@ -15,6 +15,7 @@ from typing import Iterator, List
 
 import pytest
 
+from opchatgpts import _auth
 from opchatgpts.testing import RunningEmulator, serve_emulator
 
 LEAK_PATTERNS = ("Unclosed", "unclosed", "Task was destroyed", "was never awaited")
@@ -55,6 +56,14 @@ def no_leaks() -> Iterator[None]:
         assert not handler.records, f"resources left open: {handler.records}"
     finally:
         asyncio_logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def fresh_site_credentials() -> Iterator[None]:
+    """Forget learned nonces: an emulator port reused by a later test is another site."""
+    _auth._registry.clear()
+    yield
+    _auth._registry.clear()
 
 
 @pytest.fixture
