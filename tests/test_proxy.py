@@ -28,7 +28,8 @@ class ForwardProxy:
         self.seen.append(
             (request.method, str(request.url), request.headers.get("Proxy-Authorization", ""))
         )
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-authorization")}
+        hop_by_hop = ("host", "proxy-authorization")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop_by_hop}
         async with aiohttp.ClientSession(auto_decompress=False) as session:
             async with session.request(
                 request.method, str(request.url), headers=headers, data=await request.read()
