@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import queue
 import threading
 import weakref
@@ -113,6 +114,12 @@ class LoopThread:
         """Remember an open stream, so that shutdown can close it."""
         self._pipes.add(pipe)
 
+    def forget_after_fork(self) -> None:
+        """In a forked child the loop thread does not exist: start a new one on next use."""
+        self._lock = threading.Lock()
+        self._loop = self._thread = None
+        self._pipes = weakref.WeakSet()
+
     def shutdown(self) -> None:
         """Close open streams and the pooled session, then stop the loop and its thread."""
         with self._lock:
@@ -142,6 +149,8 @@ async def _shutdown_loop() -> None:
 
 
 loop_thread = LoopThread()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=loop_thread.forget_after_fork)
 
 
 class _End:

@@ -105,3 +105,24 @@ def test_interpreter_exit_after_sync_calls_is_clean():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
     assert result.stderr == ""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_sync_api_works_in_a_forked_child():
+    script = textwrap.dedent(
+        """
+        import os, opchatgpts
+        from opchatgpts.testing import serve_emulator
+        with serve_emulator() as site:
+            print(opchatgpts.ask("parent", url=site.url), flush=True)
+            pid = os.fork()
+            if pid == 0:
+                print(opchatgpts.ask("child", url=site.url), flush=True)
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            assert status == 0
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["Echo: parent", "Echo: child"]
