@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from typing import (
     Any,
@@ -114,8 +115,16 @@ class Opchatgpts:
             site_settings.update(cls.site_defaults)
         site_settings.update({k: kwargs[k] for k in _SITE_KEYS if k in kwargs})
         retry = kwargs.get("retry") or RetryPolicy()
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
         if "max_retries" in kwargs:
-            retry = RetryPolicy(**{**retry.__dict__, "max_retries": kwargs["max_retries"]})
+            retry = dataclasses.replace(retry, max_retries=kwargs["max_retries"])
+        for name in ("extra_body", "headers"):
+            if kwargs.get(name) is not None and not isinstance(kwargs[name], Mapping):
+                raise TypeError(f"{name} must be a mapping")
+        max_line_bytes = kwargs.get("max_line_bytes", DEFAULT_MAX_LINE_BYTES)
+        if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int) or max_line_bytes <= 0:
+            raise ValueError("max_line_bytes must be a positive int")
         verify: Union[bool, ssl.SSLContext] = kwargs.get("verify", True)
         if not isinstance(verify, (bool, ssl.SSLContext)):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
@@ -132,7 +141,7 @@ class Opchatgpts:
             retry=retry,
             proxy=proxy,
             verify=verify,
-            max_line_bytes=kwargs.get("max_line_bytes") or DEFAULT_MAX_LINE_BYTES,
+            max_line_bytes=max_line_bytes,
             nonce=kwargs.get("nonce"),
             transport=transport,
             extra_body=kwargs.get("extra_body"),

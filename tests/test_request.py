@@ -162,3 +162,22 @@ def test_redirect_to_another_origin_drops_the_nonce_and_cookies():
     other = redirected_request(request, "https://b.com/submit")
     assert other.url == "https://b.com/submit" and other.body == request.body
     assert not {"x-wp-nonce", "cookie", "referer", "origin"} & {k.lower() for k in other.headers}
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"max_line_bytes": 0}, ValueError),
+        ({"max_retries": -1}, ValueError),
+        ({"max_retries": "3"}, TypeError),
+        ({"extra_body": "temperature=1"}, TypeError),
+        ({"retry": 3}, TypeError),
+        ({"verify": "yes"}, TypeError),
+        ({"timeout": -1}, ValueError),
+        ({"timeout": "10"}, TypeError),
+        ({"transport": "curl"}, ValueError),
+    ],
+)
+def test_bad_options_are_clear_errors_before_any_io(kwargs, error):
+    with pytest.raises(error):
+        Opchatgpts.create_completion(None, [{"role": "user", "content": "x"}], url="http://127.0.0.1:9", **kwargs)
