@@ -10,19 +10,28 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from typing import AsyncIterator, Mapping, Optional
+from http.cookies import BaseCookie, Morsel
+from typing import AsyncIterator, Dict, Iterator, Mapping, Optional, Tuple
 
 import aiohttp
+from aiohttp.abc import AbstractCookieJar, ClearCookiePredicate
+from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.typedefs import LooseCookies
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    RemoteProtocolError,
     StreamInterruptedError,
     StreamTimeoutError,
     TLSVerificationError,
 )
 from ._request import HTTPRequest
 from ._transport import ConnectOptions
+from ._transport import describe as _describe
+from ._transport import origin as _origin
 
 __all__ = ["AiohttpTransport", "get_transport", "close_transport"]
 
@@ -31,17 +40,26 @@ _FINISH_MAX_BYTES = 64 * 1024
 
 
 class _AiohttpResponse:
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, read_timeout: Optional[float]) -> None:
         self._response = response
+        self._read_timeout = read_timeout
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
         self.url = str(response.url)
 
     async def next_chunk(self) -> bytes:
         try:
-            return await self._response.content.readany()
+            # aiohttp's own read timeout is not enough: after a broken chunked framing it
+            # drops its timer and leaves the body waiting forever.
+            return await asyncio.wait_for(self._response.content.readany(), self._read_timeout)
         except asyncio.TimeoutError as exc:
             raise StreamTimeoutError("no data arrived within the timeout") from exc
+        except aiohttp.ClientPayloadError as exc:
+            if isinstance(exc.__cause__, ContentEncodingError):
+                raise RemoteProtocolError(f"the answer cannot be decoded: {_describe(exc)}") from exc
+            raise StreamInterruptedError(
+                f"the connection broke during the answer: {_describe(exc)}"
+            ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise StreamInterruptedError(
                 f"the connection broke during the answer: {_describe(exc)}"
@@ -79,8 +97,7 @@ class AiohttpTransport:
         """The pooled session (created lazily, on the running loop)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                # ``unsafe`` lets sites addressed by IP (local installs) keep their cookies.
-                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                cookie_jar=_OriginCookieJar(),
                 connector=aiohttp.TCPConnector(limit=100),
             )
         return self._session
@@ -99,7 +116,12 @@ class AiohttpTransport:
             if total <= 0:
                 raise APITimeoutError("the total timeout ran out", url=request.url)
         client_timeout = aiohttp.ClientTimeout(
-            total=total, sock_connect=timeout.connect, sock_read=timeout.read
+            total=total,
+            # sock_connect bounds TCP and TLS; a proxy's answer to CONNECT only this does
+            # (it also counts the wait for a free pooled connection).
+            connect=timeout.connect if options.proxy else None,
+            sock_connect=timeout.connect,
+            sock_read=timeout.read,
         )
         try:
             response = await self.session.request(
@@ -117,14 +139,17 @@ class AiohttpTransport:
                 f"no response from {_origin(request.url)} within the timeout", url=request.url
             ) from exc
         except aiohttp.ClientSSLError as exc:
+            hint = ""
+            if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+                hint = "; if you trust this server, pass verify= an ssl.SSLContext that trusts it"
             raise TLSVerificationError(
-                f"TLS with {_origin(request.url)} failed: {_describe(exc)}", url=request.url
-            ) from exc
+                f"TLS with {_origin(request.url)} failed: {_describe(exc)}{hint}", url=request.url
+            ) from _scrub(exc)
         except (aiohttp.ClientError, OSError) as exc:
             raise APIConnectionError(
                 f"cannot reach {_origin(request.url)}: {_describe(exc)}", url=request.url
-            ) from exc
-        return _AiohttpResponse(response)
+            ) from _scrub(exc)
+        return _AiohttpResponse(response, timeout.read)
 
     async def sleep(self, seconds: float) -> None:
         """Wait between retries."""
@@ -134,6 +159,77 @@ class AiohttpTransport:
         """Close the session and its pooled connections."""
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+#: Request headers that carry a credential.
+_SECRET_HEADERS = frozenset({"x-wp-nonce", "cookie", "authorization", "proxy-authorization"})
+
+
+def _scrub(exc: BaseException) -> BaseException:
+    """Take the credentials out of an aiohttp error before it is chained to ours.
+
+    A ``ClientResponseError`` (a proxy's refusal, a garbled answer) keeps the request's
+    headers, the nonce and ``Proxy-Authorization`` among them, and the proxy URL with its
+    password; its repr shows them all.
+    """
+    info = getattr(exc, "request_info", None)
+    if isinstance(info, aiohttp.RequestInfo):
+        headers = CIMultiDict(
+            (k, v) for k, v in info.headers.items() if k.lower() not in _SECRET_HEADERS
+        )
+        exc.request_info = aiohttp.RequestInfo(  # type: ignore[attr-defined]
+            info.url.with_user(None),
+            info.method,
+            CIMultiDictProxy(headers),
+            info.real_url.with_user(None),
+        )
+    return exc
+
+
+class _OriginCookieJar(AbstractCookieJar):
+    """Cookies go back only to the origin (scheme, host and port) that set them.
+
+    aiohttp's ``CookieJar`` follows RFC 6265, which ignores the port and sends a cookie
+    without ``Secure`` from https to http: a redirect to another port, or to plain http, of
+    the same host would carry the site's session cookies there.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jars: Dict[Tuple[str, str, Optional[int]], aiohttp.CookieJar] = {}
+
+    def _jar(self, url: URL) -> aiohttp.CookieJar:
+        key = (url.scheme, url.host or "", url.port)
+        jar = self._jars.get(key)
+        if jar is None:
+            # ``unsafe`` lets sites addressed by IP (local installs) keep their cookies.
+            jar = self._jars[key] = aiohttp.CookieJar(unsafe=True)
+        return jar
+
+    @property
+    def quote_cookie(self) -> bool:
+        return True
+
+    def clear(self, predicate: Optional[ClearCookiePredicate] = None) -> None:
+        for jar in self._jars.values():
+            jar.clear(predicate)
+
+    def clear_domain(self, domain: str) -> None:
+        for jar in self._jars.values():
+            jar.clear_domain(domain)
+
+    def update_cookies(self, cookies: LooseCookies, response_url: URL = URL()) -> None:
+        self._jar(response_url).update_cookies(cookies, response_url)
+
+    def filter_cookies(self, request_url: URL) -> "BaseCookie[str]":
+        return self._jar(request_url).filter_cookies(request_url)
+
+    def __iter__(self) -> "Iterator[Morsel[str]]":
+        for jar in self._jars.values():
+            yield from jar
+
+    def __len__(self) -> int:
+        return sum(len(jar) for jar in self._jars.values())
 
 
 _transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AiohttpTransport]" = (
@@ -176,14 +272,3 @@ async def close_transport() -> None:
     if closer is not None:
         await closer.aclose()  # type: ignore[attr-defined]
 
-
-def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text

@@ -15,7 +15,12 @@ import threading
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Dict, Optional
 
+from ._exceptions import APITimeoutError
+
 __all__ = ["Credentials", "SiteAuth", "site_auth", "mask"]
+
+#: How long a call without an event loop waits for another call's nonce refresh.
+REFRESH_WAIT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,16 @@ class SiteAuth:
             else:
                 owner = False
         if not owner:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                # Driven by hand with no event loop (transport="requests"): this caller is a
+                # plain thread and may block. The bound is a safety net against a deadlock.
+                if not concurrent.futures.wait([pending], REFRESH_WAIT_SECONDS).done:
+                    raise APITimeoutError(
+                        f"another call's nonce request took over {REFRESH_WAIT_SECONDS:g}s"
+                    ) from None
+                return pending.result()
             return await asyncio.wrap_future(pending)
         try:
             credentials = await fetch()

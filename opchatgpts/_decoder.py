@@ -10,9 +10,9 @@ chunk boundary is always whole by the time its line is complete.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
-from ._exceptions import RemoteProtocolError, ResponseTooLargeError
+from ._exceptions import RemoteProtocolError, ResponseTooLargeError, StreamError
 
 __all__ = ["SSEDecoder", "DEFAULT_MAX_LINE_BYTES"]
 
@@ -35,9 +35,14 @@ class SSEDecoder:
         self._after_cr = False  # the last chunk ended in CR: a leading LF now belongs to it
         self._data: List[str] = []  # the data lines of the event being built
         self.saw_data = False  # whether any ``data:`` field arrived at all
+        #: A failure found after some events of the same chunk: those events are returned
+        #: first, and the next call raises it.
+        self.error: Optional[StreamError] = None
 
     def feed(self, chunk: bytes) -> List[str]:
         """Take the next bytes of the body; return the payloads of the events they complete."""
+        if self.error is not None:
+            raise self.error
         if not chunk:
             return []
         if self._after_cr:
@@ -58,15 +63,21 @@ class SSEDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = chunk.split(b"\n")
         rest = lines.pop()
-        if len(chunk) > self.max_line_bytes:
-            for line in lines:
-                self.check_size(len(line))
-        if rest:
-            self._keep_partial(rest)
-        return self._interpret(lines)
+        events: List[str] = []
+        try:
+            self._interpret(lines, events, check_size=len(chunk) > self.max_line_bytes)
+            if rest:
+                self._keep_partial(rest)
+        except StreamError as exc:
+            if not events:
+                raise
+            self.error = exc
+        return events
 
     def close(self) -> List[str]:
         """The body ended. Returns the payload of a last event that lacked its blank line."""
+        if self.error is not None:
+            raise self.error
         lines = []
         if self._partial:
             lines.append(b"".join(self._partial))
@@ -76,7 +87,9 @@ class SSEDecoder:
         # server that closes right after its last ``data:`` line still meant that event,
         # and a truncated one fails JSON decoding later with a clear error.
         lines.append(b"")
-        return self._interpret(lines)
+        events: List[str] = []
+        self._interpret(lines, events)
+        return events
 
     def _keep_partial(self, piece: bytes) -> None:
         self._partial.append(piece)
@@ -90,10 +103,12 @@ class SSEDecoder:
                 f"a line of the answer exceeds max_line_bytes={self.max_line_bytes}"
             )
 
-    def _interpret(self, lines: List[bytes]) -> List[str]:
-        events: List[str] = []
+    def _interpret(self, lines: List[bytes], events: List[str], check_size: bool = False) -> None:
+        """Append the payloads that ``lines`` complete to ``events`` (kept if a line fails)."""
         data = self._data
         for line in lines:
+            if check_size:
+                self.check_size(len(line))
             if not line:
                 # A blank line dispatches the event.
                 if data:
@@ -112,4 +127,3 @@ class SSEDecoder:
                 # Comments (":..."), "event:", "id:", "retry:" and lines that are no field
                 # at all: AI Engine sends none of them, the spec ignores them, and so do we.
                 pass
-        return events

@@ -30,7 +30,7 @@ def parse_event(payload: str, chat_id: Optional[str] = None) -> Optional[Event]:
     """
     try:
         obj = _loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise RemoteProtocolError(f"malformed event, not JSON: {_clip(payload)}") from exc
     if obj.__class__ is not dict:
         raise RemoteProtocolError(f"malformed event, not a JSON object: {_clip(payload)}")
@@ -64,7 +64,7 @@ def _end_payload(data: Any) -> Mapping[str, Any]:
     if isinstance(data, str):
         try:
             data = _loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise RemoteProtocolError(f"the end event's data is not JSON: {_clip(data)}") from exc
     if not isinstance(data, dict):
         raise RemoteProtocolError("the end event's data is not a JSON object")

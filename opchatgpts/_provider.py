@@ -333,7 +333,7 @@ def _blocking_iterator(
 def _async_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     if kwargs.get("transport", "aiohttp") != "aiohttp":
         raise ValueError("the async API runs on aiohttp; transport='requests' is for blocking calls")
-    return kwargs
+    return {**kwargs, "transport": "aiohttp"}  # whatever the class's default for blocking calls
 
 
 def _as_messages(prompt_or_messages: Union[str, Sequence[MessageLike]]) -> Sequence[MessageLike]:

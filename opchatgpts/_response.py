@@ -78,15 +78,20 @@ class ResponseReader:
         if self._error is not None:
             raise self._error
         sse = self._sse
-        if not sse.saw_data:
+        payloads = sse.feed(chunk)
+        if sse.saw_data:
+            if self._head:
+                self._head = []
+                self._head_size = 0
+        else:
+            # No event so far: keep the body for a JSON answer, within the cap.
             self._head.append(chunk)
             self._head_size += len(chunk)
             sse.check_size(self._head_size)
-        payloads = sse.feed(chunk)
-        if sse.saw_data and self._head:
-            self._head = []
-            self._head_size = 0
-        return self._to_events(payloads) if payloads else []
+        events = self._to_events(payloads) if payloads else []
+        if sse.error is not None and not self.done:
+            self._error = sse.error  # the events before it go out first
+        return events
 
     def close(self) -> List[Event]:
         """The body ended. Returns the last events, or raises if the answer is incomplete."""
@@ -195,7 +200,7 @@ def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
 def _json_or_none(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: absurd nesting
         return None
 
 

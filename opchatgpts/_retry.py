@@ -7,11 +7,12 @@ reached the caller.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 from tenacity import AsyncRetrying, RetryCallState, Retrying, stop_after_attempt
 
@@ -38,8 +39,11 @@ class RetryPolicy:
         jitter: each wait is scaled by a random factor in ``[1 - jitter, 1]``.
         retry_after_cap: the longest ``Retry-After`` honoured. A server that asks for a
             longer wait gets no retry: the error is raised at once, with ``retry_after`` set.
-        sleep: the sleep function (tests pass a fake one). ``None``: the transport's own
-            (``asyncio.sleep`` on aiohttp, ``time.sleep`` on requests).
+        sleep: the sleep function (tests pass a fake one), a plain function or a coroutine
+            function. ``None``: the transport's own (``asyncio.sleep`` on aiohttp,
+            ``time.sleep`` on requests). A plain function that really sleeps would block the
+            event loop on aiohttp; a coroutine function must not await anything that needs
+            an event loop on requests, which runs without one.
     """
 
     max_retries: int = 2
@@ -122,8 +126,22 @@ class RetryPolicy:
 
         ``sleep`` is the transport's way of waiting, used unless the policy has its own.
         """
-        return AsyncRetrying(**self._tenacity_kwargs(deadline, sleep))
+        kwargs = self._tenacity_kwargs(deadline, sleep)
+        if self.sleep is not None:
+            kwargs["sleep"] = _awaitable(self.sleep)
+        return AsyncRetrying(**kwargs)
 
     def retrying(self, deadline: Optional[float] = None) -> Retrying:
         """A tenacity ``Retrying`` that follows this policy (for blocking transports)."""
         return Retrying(**self._tenacity_kwargs(deadline))
+
+
+def _awaitable(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:
+    """``sleep`` as a coroutine function, whether it is one or a plain function."""
+
+    async def call(seconds: float) -> None:
+        result = sleep(seconds)
+        if inspect.isawaitable(result):
+            await result
+
+    return call

@@ -1,15 +1,18 @@
-"""What the engine needs from an HTTP library. Implemented on aiohttp (``_aiohttp.py``)."""
+"""What the engine needs from an HTTP library. Implemented on aiohttp (``_aiohttp.py``) and on
+requests (``_requests.py``)."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Mapping, Optional, Protocol, Union
+from urllib.parse import urlsplit
 
 from ._models import Timeout
 from ._request import HTTPRequest
 
-__all__ = ["ConnectOptions", "AsyncResponse", "AsyncTransport"]
+__all__ = ["ConnectOptions", "AsyncResponse", "AsyncTransport", "origin", "describe"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,19 @@ class AsyncTransport(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """Wait between retries, the transport's way."""
+
+
+_USERINFO = re.compile(r"(?<=//)[^/@\s'\"]*@")
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, without any user or password, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def describe(exc: BaseException) -> str:
+    """An HTTP library's exception as text for our messages, with URL credentials removed."""
+    text = str(exc) or type(exc).__name__
+    text = text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
+    return _USERINFO.sub("", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import threading
@@ -58,10 +59,19 @@ def collect_async(url: str, text: str, **kwargs: Any) -> Tuple[List[str], Option
     return asyncio.run(run())
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "sync-requests", "async"])
 def collect(request: pytest.FixtureRequest):
-    """Run one call through the sync or the async API; return (parts received, error)."""
+    """Run one call through the sync API (on either transport) or the async API; return
+    (parts received, error)."""
+    if request.param == "sync-requests":
+        return functools.partial(collect_sync, transport="requests")
     return collect_sync if request.param == "sync" else collect_async
+
+
+@pytest.fixture(params=["aiohttp", "requests"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """The transport of a sync-only test."""
+    return request.param
 
 
 def test_answer_arrives_in_several_deltas(emulator, collect):
@@ -80,15 +90,15 @@ def test_non_stream_mode_yields_the_whole_text_once(emulator, collect):
     assert emulator.emulator.requests[0].json()["stream"] is False
 
 
-def test_ask_and_ask_async_join_the_text(emulator):
-    assert opchatgpts.ask("one two", url=emulator.url) == "Echo: one two"
+def test_ask_and_ask_async_join_the_text(emulator, transport):
+    assert opchatgpts.ask("one two", url=emulator.url, transport=transport) == "Echo: one two"
     assert asyncio.run(opchatgpts.ask_async("three", url=emulator.url)) == "Echo: three"
     history = [
         {"role": "user", "content": "q1"},
         {"role": "assistant", "content": "Echo: q1"},
         {"role": "user", "content": "q2"},
     ]
-    assert opchatgpts.ask(history, url=emulator.url) == "Echo: q2"
+    assert opchatgpts.ask(history, url=emulator.url, transport=transport) == "Echo: q2"
     assert emulator.emulator.requests[-1].json()["messages"] == history[:2]
 
 
@@ -163,25 +173,25 @@ def test_total_timeout_bounds_a_slow_stream(emulator, collect):
     assert time.monotonic() - start < 3
 
 
-def test_exceptions_keep_their_original_traceback(emulator):
+def test_exceptions_keep_their_original_traceback(emulator, transport):
     emulator.emulator.faults = Faults(malformed_after=0)
-    parts, error = collect_sync(emulator.url, "x")
+    parts, error = collect_sync(emulator.url, "x", transport=transport)
     frames = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
-    assert "parse_event" in frames  # raised on the loop thread, re-raised in the caller
+    assert "parse_event" in frames  # raised where it happened, re-raised in the caller
 
 
-def test_sync_calls_share_one_loop_thread_and_stay_flat(emulator):
-    opchatgpts.ask("warm up", url=emulator.url)
+def test_sync_calls_share_one_loop_thread_and_stay_flat(emulator, transport):
+    opchatgpts.ask("warm up", url=emulator.url, transport=transport)
     before = threading.active_count()
     for i in range(200):
-        assert opchatgpts.ask(f"n{i}", url=emulator.url) == f"Echo: n{i}"
+        assert opchatgpts.ask(f"n{i}", url=emulator.url, transport=transport) == f"Echo: n{i}"
     assert threading.active_count() == before
 
 
-def test_breaking_out_early_closes_the_connection(emulator):
+def test_breaking_out_early_closes_the_connection(emulator, transport):
     emulator.emulator.delta_delay = 0.1
     words = " ".join(f"w{i}" for i in range(50))
-    for _ in Opchatgpts.create_completion(None, user(words), url=emulator.url):
+    for _ in Opchatgpts.create_completion(None, user(words), url=emulator.url, transport=transport):
         break
     deadline = time.monotonic() + 3
     while emulator.emulator.disconnects < 1 and time.monotonic() < deadline:
@@ -190,10 +200,10 @@ def test_breaking_out_early_closes_the_connection(emulator):
     assert emulator.emulator.completed_streams == 0
 
 
-def test_closing_a_with_block_closes_the_connection(emulator):
+def test_closing_a_with_block_closes_the_connection(emulator, transport):
     emulator.emulator.delta_delay = 0.1
     words = " ".join(f"w{i}" for i in range(50))
-    with Opchatgpts.create_completion(None, user(words), url=emulator.url) as stream:
+    with Opchatgpts.create_completion(None, user(words), url=emulator.url, transport=transport) as stream:
         assert next(stream) == "Echo:"
     deadline = time.monotonic() + 3
     while emulator.emulator.disconnects < 1 and time.monotonic() < deadline:
@@ -219,7 +229,7 @@ def test_async_break_closes_the_connection(emulator):
     assert emulator.emulator.disconnects == 1
 
 
-def test_ctrl_c_in_the_consumer_cancels_the_stream(emulator):
+def test_ctrl_c_in_the_consumer_cancels_the_stream(emulator, transport):
     emulator.emulator.delta_delay = 0.2
     words = " ".join(f"w{i}" for i in range(50))
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
@@ -227,7 +237,9 @@ def test_ctrl_c_in_the_consumer_cancels_the_stream(emulator):
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            for part in Opchatgpts.create_completion(None, user(words), url=emulator.url):
+            for part in Opchatgpts.create_completion(
+                None, user(words), url=emulator.url, transport=transport
+            ):
                 received.append(part)
     finally:
         timer.cancel()
@@ -237,23 +249,23 @@ def test_ctrl_c_in_the_consumer_cancels_the_stream(emulator):
     while emulator.emulator.disconnects < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert emulator.emulator.disconnects == 1
-    assert opchatgpts.ask("still works", url=emulator.url) == "Echo: still works"
+    assert opchatgpts.ask("still works", url=emulator.url, transport=transport) == "Echo: still works"
 
 
-def test_sync_api_works_inside_a_running_event_loop(emulator):
+def test_sync_api_works_inside_a_running_event_loop(emulator, transport):
     # As in Jupyter: a blocking call from a thread whose loop is running.
     async def notebook_cell() -> str:
-        return opchatgpts.ask("from a notebook", url=emulator.url)
+        return opchatgpts.ask("from a notebook", url=emulator.url, transport=transport)
 
     assert asyncio.run(notebook_cell()) == "Echo: from a notebook"
 
 
-def test_many_threads_share_the_sync_api(emulator):
+def test_many_threads_share_the_sync_api(emulator, transport):
     results: List[str] = []
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        answer = opchatgpts.ask(f"t{n}", url=emulator.url)
+        answer = opchatgpts.ask(f"t{n}", url=emulator.url, transport=transport)
         with lock:
             results.append(answer)
 
@@ -281,6 +293,7 @@ def test_one_pooled_session_keeps_connections_alive(emulator):
     asyncio.run(run())
 
 
-def test_sync_and_async_reach_a_server_on_another_path():
+def test_sync_and_async_reach_a_server_on_another_path(transport):
     with serve_emulator("open", rest_prefix="/blog/wp-json") as site:
-        assert opchatgpts.ask("sub dir", url=site.url, rest_url=site.rest_url) == "Echo: sub dir"
+        answer = opchatgpts.ask("sub dir", url=site.url, rest_url=site.rest_url, transport=transport)
+        assert answer == "Echo: sub dir"

@@ -1,0 +1,52 @@
+"""The floor of the stack: a bare aiohttp loop that reads an AI Engine answer.
+
+One ``ClientSession``, one POST, ``iter_any()``, split the lines, ``json.loads`` each
+``data:`` line, collect the deltas. Nothing else: no retries, no checks, no hand-off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, List, Optional, Sequence
+
+import aiohttp
+
+SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
+HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+async def floor_text(
+    session: aiohttp.ClientSession,
+    url: str,
+    messages: Sequence[Any],
+    ssl: Any = True,
+    first_token: Optional[List[float]] = None,
+) -> str:
+    """The answer's text. Appends the time of its first delta to ``first_token``, if given."""
+    body = json.dumps(
+        {
+            "botId": "default",
+            "customId": None,
+            "session": "N/A",
+            "chatId": "floor",
+            "contextId": None,
+            "messages": list(messages[:-1]),
+            "newMessage": messages[-1]["content"],
+            "stream": True,
+        }
+    )
+    deltas: List[str] = []
+    async with session.post(url + SUBMIT_PATH, data=body, headers=HEADERS, ssl=ssl) as response:
+        rest = b""
+        async for chunk in response.content.iter_any():
+            # Whole lines only: a chunk may end inside a line, or inside a UTF-8 character.
+            lines, _, rest = (rest + chunk).rpartition(b"\n")
+            for line in lines.decode("utf-8").split("\n"):
+                if line[:5] == "data:":
+                    event = json.loads(line[5:])
+                    if event["type"] == "live":
+                        deltas.append(event["data"])
+            if first_token is not None and deltas and not first_token:
+                first_token.append(time.perf_counter())
+    return "".join(deltas)

@@ -1,0 +1,543 @@
+"""``make bench``: opchatgpts against the floor of its stack, a bare aiohttp loop.
+
+It starts its own server on 127.0.0.1 in a separate process (``_server.py``), runs every
+row once per round with the rows interleaved (their order rotates from round to round), and
+prints one table of medians over the rounds. A ratio is taken within each round, against the
+reference measured in that same round; the table shows the median of those ratios.
+
+Usage: ``python bench/run.py [--quick] [--rounds N] [--strict]``. ``--quick`` runs tiny
+sizes to check that the benchmark works; its figures mean nothing. The exit status is 0
+unless a row failed to run (or, with ``--strict``, a target was missed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import multiprocessing
+import os
+import platform
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+
+import aiohttp
+import trustme
+from _floor import floor_text
+from _server import expected_text, raise_fd_limit, serve
+
+import opchatgpts
+from opchatgpts import Opchatgpts
+
+HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int = 7
+    events: int = 20_000  # events in one answer, throughput rows
+    repeat: int = 3  # throughput runs of each row per round (the round keeps their median)
+    ttft_events: int = 16  # events in one answer, first-token rows
+    warm_calls: int = 10  # warm calls per round, after the cold one
+    streams: int = 1000  # concurrent streams in one process...
+    stream_events: int = 200  # ...of this many events each
+    import_runs: int = 5  # fresh interpreters per import row per round
+
+
+QUICK = Sizes(rounds=2, events=500, repeat=1, warm_calls=3, streams=20, stream_events=20, import_runs=1)
+
+
+class NotAvailable(Exception):
+    """The row's feature does not exist in this version of the SDK."""
+
+
+@dataclass
+class Row:
+    """One line of the table: a sample per round, and the ratio to its reference per round."""
+
+    label: str
+    unit: str  # "ms", "s" or "MB"
+    versus: str  # what the ratio is taken against
+    target: str = ""
+    limit: Optional[float] = None  # the target as a number: a ratio, or MB
+    samples: List[float] = field(default_factory=list)
+    ratios: List[float] = field(default_factory=list)
+    passed: Optional[bool] = None
+    note: str = ""  # "n/a (...)" or "error: ...", in place of figures
+
+
+def messages_for(events: int) -> List[Dict[str, str]]:
+    # The server streams as many events as the new message says.
+    return [{"role": "user", "content": str(events)}]
+
+
+def check(text: str, events: int) -> None:
+    if text != expected_text(events):
+        raise AssertionError(f"wrong answer: {len(text)} characters, expected {4 * events}")
+
+
+# --- throughput: one answer of many events --------------------------------------------------
+
+
+class Throughput:
+    """Each method reads one answer and returns its seconds. The floor and the async
+    generator share one event loop, kept across calls, as an application's would be."""
+
+    def __init__(self, url: str, events: int) -> None:
+        self.url = url
+        self.events = events
+        self.messages = messages_for(events)
+        self.loop = asyncio.new_event_loop()
+        self.session: Optional[aiohttp.ClientSession] = None  # the floor's, on self.loop
+
+    def floor(self) -> float:
+        return self.loop.run_until_complete(self._floor())
+
+    async def _floor(self) -> float:
+        if self.session is None:
+            self.session = aiohttp.ClientSession()
+        start = time.perf_counter()
+        text = await floor_text(self.session, self.url, self.messages)
+        elapsed = time.perf_counter() - start
+        check(text, self.events)
+        return elapsed
+
+    def async_generator(self) -> float:
+        return self.loop.run_until_complete(self._async_generator())
+
+    async def _async_generator(self) -> float:
+        start = time.perf_counter()
+        parts = []
+        async for delta in Opchatgpts.create_async_generator(None, self.messages, url=self.url):
+            parts.append(delta)
+        text = "".join(parts)
+        elapsed = time.perf_counter() - start
+        check(text, self.events)
+        return elapsed
+
+    def sync_iterator(self, **kwargs: str) -> float:
+        start = time.perf_counter()
+        try:
+            stream = Opchatgpts.create_completion(None, self.messages, url=self.url, **kwargs)
+        except TypeError as exc:
+            if "transport" in kwargs and "transport" in str(exc):
+                raise NotAvailable("this version has no transport= keyword") from None
+            raise
+        parts = []
+        for delta in stream:
+            parts.append(delta)
+        text = "".join(parts)
+        elapsed = time.perf_counter() - start
+        check(text, self.events)
+        return elapsed
+
+    def ask(self) -> float:
+        start = time.perf_counter()
+        text = opchatgpts.ask(self.messages, url=self.url)
+        elapsed = time.perf_counter() - start
+        check(text, self.events)
+        return elapsed
+
+    def requests_transport(self) -> float:
+        return self.sync_iterator(transport="requests")
+
+    def close(self) -> None:
+        async def close() -> None:
+            if self.session is not None:
+                await self.session.close()
+            await opchatgpts.aclose()
+
+        self.loop.run_until_complete(close())
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
+# --- time to the first token, over TLS ------------------------------------------------------
+
+
+async def sdk_first_tokens(url: str, context: ssl.SSLContext, events: int, calls: int) -> List[float]:
+    """Seconds to the first delta of each call, on a fresh loop: one cold call, then warm ones."""
+    messages = messages_for(events)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        agen = Opchatgpts.create_async_generator(None, messages, url=url, verify=context)
+        try:
+            parts = [await agen.__anext__()]
+            times.append(time.perf_counter() - start)
+            async for delta in agen:
+                parts.append(delta)
+        finally:
+            await agen.aclose()
+        check("".join(parts), events)
+    return times  # asyncio.run closes the SDK's session with the loop
+
+
+async def floor_first_tokens(url: str, context: ssl.SSLContext, events: int, calls: int) -> List[float]:
+    """The same on the floor: its first call opens the session."""
+    messages = messages_for(events)
+    times = []
+    session = None
+    try:
+        for _ in range(calls):
+            start = time.perf_counter()
+            if session is None:
+                session = aiohttp.ClientSession()
+            first: List[float] = []
+            text = await floor_text(session, url, messages, ssl=context, first_token=first)
+            times.append(first[0] - start)
+            check(text, events)
+    finally:
+        if session is not None:
+            await session.close()
+    return times
+
+
+# --- rows measured in fresh processes -------------------------------------------------------
+
+
+def many_streams(kind: str, url: str, sizes: Sizes) -> dict:
+    """Concurrent streams in a fresh process: {"wall", "ok", "streams", "errors", "peak_rss"}."""
+    args = [kind, url, str(sizes.streams), str(sizes.stream_events)]
+    done = subprocess.run(
+        [sys.executable, str(HERE / "_many.py"), *args], capture_output=True, text=True, timeout=600
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"_many.py {kind} failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+IMPORT_TIMER = "import time; t = time.perf_counter(); import {}; print(time.perf_counter() - t)"
+
+
+def import_seconds(modules: str, write_bytecode: bool = False) -> float:
+    """Seconds that ``import <modules>`` takes in a fresh interpreter.
+
+    The rows measure imports from cached bytecode, as after ``pip install``; a first run
+    with ``write_bytecode`` caches it, even where PYTHONDONTWRITEBYTECODE is set.
+    """
+    env = dict(os.environ)
+    if write_bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_TIMER.format(modules)],
+        env=env,
+        cwd=HERE,  # not the checkout: the installed package is imported, as a user imports it
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"import {modules} failed: {done.stderr.strip()[-500:]}")
+    return float(done.stdout)
+
+
+# --- the rounds -----------------------------------------------------------------------------
+
+
+def rotated(items: Sequence[T], n: int) -> List[T]:
+    n %= len(items)
+    return [*items[n:], *items[:n]]
+
+
+def sample(row: Row, measure: Callable[[], float]) -> Optional[float]:
+    """One measurement. A row that cannot run is marked, and skipped from then on."""
+    if row.note:
+        return None
+    gc.collect()
+    try:
+        return measure()
+    except NotAvailable as exc:
+        row.note = f"n/a ({exc})"
+    except Exception as exc:  # reported in the table; the other rows go on
+        row.note = f"error: {type(exc).__name__}: {exc}"[:300]
+    return None
+
+
+class Benchmark:
+    def __init__(self, sizes: Sizes, http_url: str, https_url: str, context: ssl.SSLContext) -> None:
+        self.sizes = sizes
+        self.http_url = http_url
+        self.https_url = https_url
+        self.context = context
+        self.bench = Throughput(http_url, sizes.events)
+        n = f"{sizes.events:,} events"
+        self.floor = Row(f"floor: bare aiohttp, {n}", "ms", "floor")
+        self.agen = Row(f"async generator, {n}", "ms", "floor", "≤ 1.25×", 1.25)
+        self.sync = Row(f"sync iterator, {n}", "ms", "floor", "≤ 1.60×", 1.6)
+        self.ask = Row(f"ask(), {n}", "ms", "floor", "≤ 1.60×", 1.6)
+        self.req = Row(f'transport="requests", {n}', "ms", "floor", "≤ 1.60×", 1.6)
+        self.ttft_floor_cold = Row("first token, floor, cold (TLS)", "ms", "floor cold")
+        self.ttft_floor_warm = Row("first token, floor, warm (TLS)", "ms", "floor cold")
+        self.ttft_cold = Row("first token, cold call (TLS, new session)", "ms", "floor cold")
+        self.ttft_warm = Row("first token, warm call (TLS, 2nd+ call)", "ms", "cold call", "≤ 0.50×", 0.5)
+        s = f"{sizes.streams:,} streams × {sizes.stream_events} events"
+        self.many_floor = Row(f"floor: {s}, wall", "s", "floor")
+        self.many_floor_rss = Row(f"floor: {s}, peak RSS", "MB", "floor")
+        self.many = Row(f"{s}, wall", "s", "floor", "all finish")
+        self.many_rss = Row(f"{s}, peak RSS", "MB", "floor", "≤ 250 MB", 250)
+        self.import_floor = Row("import aiohttp, tenacity", "ms", "floor")
+        self.import_sdk = Row("import opchatgpts", "ms", "floor", "≤ 1.15×", 1.15)
+
+    def rows(self) -> List[Row]:
+        return [
+            self.floor, self.agen, self.sync, self.ask, self.req,
+            self.ttft_floor_cold, self.ttft_floor_warm, self.ttft_cold, self.ttft_warm,
+            self.many_floor, self.many_floor_rss, self.many, self.many_rss,
+            self.import_floor, self.import_sdk,
+        ]  # fmt: skip
+
+    def run(self) -> List[Row]:
+        try:
+            self.warm_up()
+            for r in range(self.sizes.rounds):
+                print(f"round {r + 1}/{self.sizes.rounds}", file=sys.stderr, flush=True)
+                self.throughput_round(r)
+                self.first_token_round(r)
+                self.streams_round(r)
+                self.import_round(r)
+        finally:
+            self.bench.close()
+        self.judge()
+        return self.rows()
+
+    def warm_up(self) -> None:
+        """Connections, the loop thread, code paths, and the bytecode of the import rows."""
+        b = self.bench
+        for measure in (b.floor, b.async_generator, b.sync_iterator, b.ask, b.requests_transport):
+            try:
+                measure()
+            except Exception:  # the rounds report it
+                pass
+        for modules in ("aiohttp, tenacity", "opchatgpts"):
+            import_seconds(modules, write_bytecode=True)
+        asyncio.run(sdk_first_tokens(self.https_url, self.context, self.sizes.ttft_events, 2))
+        asyncio.run(floor_first_tokens(self.https_url, self.context, self.sizes.ttft_events, 2))
+
+    def throughput_round(self, r: int) -> None:
+        b = self.bench
+        rows = [
+            (self.floor, b.floor),
+            (self.agen, b.async_generator),
+            (self.sync, b.sync_iterator),
+            (self.ask, b.ask),
+            (self.req, b.requests_transport),
+        ]
+        got: Dict[str, List[float]] = {row.label: [] for row, _ in rows}
+        for _ in range(self.sizes.repeat):
+            for row, measure in rotated(rows, r):
+                value = sample(row, measure)
+                if value is not None:
+                    got[row.label].append(value)
+        for row, _ in rows:
+            if got[row.label]:
+                row.samples.append(statistics.median(got[row.label]))
+
+    def first_token_round(self, r: int) -> None:
+        """A fresh event loop each: its first call is cold, the next ones warm."""
+        calls = 1 + self.sizes.warm_calls
+
+        def measure(first_tokens: Callable[..., object], warm_row: Row) -> Callable[[], float]:
+            def run() -> float:
+                times = asyncio.run(first_tokens(self.https_url, self.context, self.sizes.ttft_events, calls))
+                warm_row.samples.append(statistics.median(times[1:]))
+                return times[0]
+
+            return run
+
+        pairs = [
+            (self.ttft_cold, measure(sdk_first_tokens, self.ttft_warm)),
+            (self.ttft_floor_cold, measure(floor_first_tokens, self.ttft_floor_warm)),
+        ]
+        for row, run in rotated(pairs, r):
+            value = sample(row, run)
+            if value is not None:
+                row.samples.append(value)
+
+    def streams_round(self, r: int) -> None:
+        reports: Dict[str, dict] = {}
+
+        def measure(kind: str) -> Callable[[], float]:
+            def run() -> float:
+                reports[kind] = many_streams(kind, self.http_url, self.sizes)
+                return float(reports[kind]["wall"])
+
+            return run
+
+        pairs = [("sdk", self.many, self.many_rss), ("floor", self.many_floor, self.many_floor_rss)]
+        for kind, row, rss_row in rotated(pairs, r):
+            value = sample(row, measure(kind))
+            if value is None:
+                continue
+            row.samples.append(value)
+            report = reports[kind]
+            rss_row.samples.append(report["peak_rss"] / 2**20)
+            if report["ok"] != report["streams"]:
+                row.note = f"error: {report['ok']}/{report['streams']} finished; {report['errors']}"
+
+    def import_round(self, r: int) -> None:
+        pairs = [(self.import_floor, "aiohttp, tenacity"), (self.import_sdk, "opchatgpts")]
+        got: Dict[str, List[float]] = {row.label: [] for row, _ in pairs}
+        for _ in range(self.sizes.import_runs):
+            for row, modules in rotated(pairs, r):
+                value = sample(row, lambda modules=modules: import_seconds(modules))
+                if value is not None:
+                    got[row.label].append(value)
+        for row, _ in pairs:
+            if got[row.label]:
+                row.samples.append(statistics.median(got[row.label]))
+
+    def judge(self) -> None:
+        """Ratios within each round, against the reference measured in that round; targets."""
+        references = [
+            ((self.floor, self.agen, self.sync, self.ask, self.req), self.floor),
+            ((self.ttft_floor_cold, self.ttft_floor_warm, self.ttft_cold), self.ttft_floor_cold),
+            ((self.ttft_warm,), self.ttft_cold),
+            ((self.many_floor, self.many), self.many_floor),
+            ((self.many_floor_rss, self.many_rss), self.many_floor_rss),
+            ((self.import_floor, self.import_sdk), self.import_floor),
+        ]
+        for rows, reference in references:
+            for row in rows:
+                if len(row.samples) == len(reference.samples):
+                    row.ratios = [a / b for a, b in zip(row.samples, reference.samples)]
+        for row in self.rows():
+            if row.note or not row.samples or row.limit is None:
+                continue
+            if row.unit == "MB":  # an absolute bound, on every round
+                row.passed = max(row.samples) <= row.limit
+            elif row.ratios:
+                row.passed = statistics.median(row.ratios) <= row.limit
+        if self.many.samples and not self.many.note:
+            self.many.passed = len(self.many.samples) == self.sizes.rounds
+        if self.many.note.startswith("error"):
+            self.many.passed = False
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def figure(row: Row) -> Tuple[str, str]:
+    """The median and its ratio, as text."""
+    value = statistics.median(row.samples)
+    if row.unit == "ms":
+        text = f"{value * 1000:.2f} ms" if value < 0.01 else f"{value * 1000:.1f} ms"
+    elif row.unit == "s":
+        text = f"{value:.2f} s"
+    else:
+        text = f"{value:.0f} MB"
+    ratio = f"{statistics.median(row.ratios):.2f}×" if row.ratios else ""
+    return text, ratio
+
+
+def table(rows: List[Row]) -> Tuple[str, List[str]]:
+    """An RST simple table (readable as it is, and pasted as it is into README.rst), and notes."""
+    header = ("row", "median", "ratio", "vs", "target", "result")
+    lines = []
+    notes: List[str] = []
+    for row in rows:
+        result = {True: "pass", False: "FAIL", None: ""}[row.passed]
+        if row.note or not row.samples:
+            notes.append(row.note or "no data")
+            word = "n/a" if row.note.startswith("n/a") else "error"
+            text, ratio, result = f"{word} [{len(notes)}]", "", result or word
+        else:
+            text, ratio = figure(row)
+        lines.append((row.label, text, ratio, row.versus if ratio else "", row.target, result))
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    rule = "  ".join("=" * w for w in widths)
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    text = "\n".join([rule, fmt(header), rule, *(fmt(line) for line in lines), rule])
+    return text, [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+
+
+def environment() -> str:
+    return (
+        f"opchatgpts {opchatgpts.__version__}, aiohttp {aiohttp.__version__}, "
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    )
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def start_server(cert_chain: str) -> Tuple[BaseProcess, Connection, int, int]:
+    """The server process, the pipe that stops it, and its HTTP and HTTPS ports."""
+    spawn = multiprocessing.get_context("spawn")  # a clean interpreter, whatever this one holds
+    ours, theirs = spawn.Pipe()
+    server = spawn.Process(target=serve, args=(theirs, cert_chain), name="bench-server", daemon=True)
+    server.start()
+    theirs.close()
+    if not ours.poll(60):
+        server.terminate()
+        raise RuntimeError("the benchmark server did not start")
+    http_port, https_port = ours.recv()
+    return server, ours, http_port, https_port
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: check that it runs")
+    parser.add_argument("--rounds", type=int, help="rounds (default 7; 2 with --quick)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    if args.rounds:
+        sizes = replace(sizes, rounds=args.rounds)
+    raise_fd_limit()
+
+    ca = trustme.CA()  # a self-signed CA, trusted by this client only
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_chain = str(Path(tmp) / "server.pem")
+        ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(cert_chain)
+        server, pipe, http_port, https_port = start_server(cert_chain)
+        try:
+            urls = f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}"
+            rows = Benchmark(sizes, *urls, context).run()
+        finally:
+            pipe.send("stop")
+            server.join(10)
+            if server.is_alive():
+                server.terminate()
+                server.join()
+
+    elapsed = time.perf_counter() - started
+    print()
+    print(f"opchatgpts benchmark: medians of {sizes.rounds} interleaved rounds ({elapsed:.0f} s)")
+    if args.quick:
+        print("--quick: tiny sizes, to check that the benchmark runs; the figures mean nothing")
+    print(environment())
+    print()
+    text, notes = table(rows)
+    print(text)
+    print()
+    print("ratio: the median over the rounds of (row / its reference measured in the same round)")
+    for note in notes:
+        print(note)
+    failed = [row for row in rows if not row.note.startswith("n/a") and (row.note or not row.samples)]
+    missed = [row for row in rows if row.passed is False]
+    if failed:
+        print(f"{len(failed)} row(s) could not be measured")
+    return 1 if failed or (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
