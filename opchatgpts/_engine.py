@@ -18,7 +18,6 @@ from ._auth import Credentials, SiteAuth, mask, site_auth
 from ._decoder import DEFAULT_MAX_LINE_BYTES
 from ._discovery import find_chatbots
 from ._exceptions import (
-    APIConnectionError,
     APIStatusError,
     AuthenticationError,
     OpchatgptsError,
@@ -281,8 +280,17 @@ async def _open_once(
         await response.aclose()
         location = response.headers.get("Location")
         if response.status in _REDIRECT_STATUSES and location:
-            request = redirected_request(request, location)
+            try:
+                request = redirected_request(request, location)
+            except ValueError as exc:
+                raise APIStatusError(
+                    str(exc), status_code=response.status, headers=response.headers, url=request.url
+                ) from None
             log.debug("following a %d redirect", response.status)
             continue
         raise error_from_response(response.status, response.headers, body, request.url)
-    raise APIConnectionError(f"more than {MAX_REDIRECTS} redirects", url=request.url)
+    # A redirect loop is the site's answer, not a connection problem: never retried.
+    raise APIStatusError(
+        f"more than {MAX_REDIRECTS} redirects", status_code=response.status,
+        headers=response.headers, url=request.url,
+    )

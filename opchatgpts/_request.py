@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
-from ._exceptions import APIConnectionError, InvalidMessagesError, InvalidMessagesTypeError
+from ._exceptions import InvalidMessagesError, InvalidMessagesTypeError
 from ._models import MessageLike
 from ._version import __version__
 
@@ -216,12 +216,13 @@ def _default_port(scheme: str) -> int:
 def redirected_request(request: HTTPRequest, location: str) -> HTTPRequest:
     """The request to send after a redirect to ``location``.
 
-    The method and body are kept (the route only answers POST). Headers that carry a
+    The method and body are kept (the route only answers POST). A ``ValueError`` refuses a
+    target that is not http(s). Headers that carry a
     credential or identify the page (the nonce above all) never follow to another origin.
     """
     target = urljoin(request.url, location)
     if urlsplit(target).scheme not in ("http", "https"):
-        raise APIConnectionError(f"refusing to follow a redirect to {target!r}", url=request.url)
+        raise ValueError(f"refusing to follow a redirect to {target!r}")
     headers = dict(request.headers)
     if not same_origin(request.url, target):
         headers = {k: v for k, v in headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS}

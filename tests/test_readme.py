@@ -28,3 +28,17 @@ def test_readme_example_runs(index, capsys):
     exec(compile(code, f"README.rst example {index}", "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
     assert out.strip() or "assert " in code  # each example shows or checks its result
+
+
+def test_readme_is_valid_restructuredtext():
+    # setup.cfg makes README.rst the package description: it must render without errors.
+    docutils_core = pytest.importorskip("docutils.core")
+    document = docutils_core.publish_doctree(
+        README.read_text(encoding="utf-8"), settings_overrides={"report_level": 5}
+    )
+    problems = [
+        node.astext()
+        for node in document.findall()
+        if node.tagname == "system_message" and int(node.get("level", 0)) >= 2
+    ]
+    assert problems == []
