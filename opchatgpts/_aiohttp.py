@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from http.cookies import BaseCookie, Morsel
+from http.cookies import BaseCookie, Morsel, SimpleCookie
 from typing import AsyncIterator, Dict, Iterator, Mapping, Optional, Tuple
 
 import aiohttp
@@ -117,8 +117,8 @@ class AiohttpTransport:
                 raise APITimeoutError("the total timeout ran out", url=request.url)
         client_timeout = aiohttp.ClientTimeout(
             total=total,
-            # sock_connect bounds TCP and TLS; a proxy's answer to CONNECT only this does
-            # (it also counts the wait for a free pooled connection).
+            # sock_connect bounds TCP and TLS but not a proxy's answer to CONNECT; only
+            # connect does, and it also counts the wait for a free pooled connection.
             connect=timeout.connect if options.proxy else None,
             sock_connect=timeout.connect,
             sock_read=timeout.read,
@@ -141,7 +141,7 @@ class AiohttpTransport:
         except aiohttp.ClientSSLError as exc:
             hint = ""
             if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-                hint = "; if you trust this server, pass verify= an ssl.SSLContext that trusts it"
+                hint = "; if you trust this server, pass verify=<an ssl.SSLContext> or verify=False"
             raise TLSVerificationError(
                 f"TLS with {_origin(request.url)} failed: {_describe(exc)}{hint}", url=request.url
             ) from _scrub(exc)
@@ -186,6 +186,9 @@ def _scrub(exc: BaseException) -> BaseException:
     return exc
 
 
+_NO_URL = URL()
+
+
 class _OriginCookieJar(AbstractCookieJar):
     """Cookies go back only to the origin (scheme, host and port) that set them.
 
@@ -198,13 +201,9 @@ class _OriginCookieJar(AbstractCookieJar):
         super().__init__()
         self._jars: Dict[Tuple[str, str, Optional[int]], aiohttp.CookieJar] = {}
 
-    def _jar(self, url: URL) -> aiohttp.CookieJar:
-        key = (url.scheme, url.host or "", url.port)
-        jar = self._jars.get(key)
-        if jar is None:
-            # ``unsafe`` lets sites addressed by IP (local installs) keep their cookies.
-            jar = self._jars[key] = aiohttp.CookieJar(unsafe=True)
-        return jar
+    @staticmethod
+    def _origin(url: URL) -> Tuple[str, str, Optional[int]]:
+        return (url.scheme, url.host or "", url.port)
 
     @property
     def quote_cookie(self) -> bool:
@@ -218,11 +217,16 @@ class _OriginCookieJar(AbstractCookieJar):
         for jar in self._jars.values():
             jar.clear_domain(domain)
 
-    def update_cookies(self, cookies: LooseCookies, response_url: URL = URL()) -> None:
-        self._jar(response_url).update_cookies(cookies, response_url)
+    def update_cookies(self, cookies: LooseCookies, response_url: URL = _NO_URL) -> None:
+        jar = self._jars.get(self._origin(response_url))
+        if jar is None:
+            # ``unsafe`` lets sites addressed by IP (local installs) keep their cookies.
+            jar = self._jars[self._origin(response_url)] = aiohttp.CookieJar(unsafe=True)
+        jar.update_cookies(cookies, response_url)
 
     def filter_cookies(self, request_url: URL) -> "BaseCookie[str]":
-        return self._jar(request_url).filter_cookies(request_url)
+        jar = self._jars.get(self._origin(request_url))
+        return jar.filter_cookies(request_url) if jar is not None else SimpleCookie()
 
     def __iter__(self) -> "Iterator[Morsel[str]]":
         for jar in self._jars.values():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, AsyncGenerator, Callable, Coroutine, Generic, Optional, Set, TypeVar
+from typing import Any, AsyncGenerator, Callable, Coroutine, Generic, List, Optional, Set, TypeVar
 
 from ._requests import open_responses
 
@@ -60,7 +60,9 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class BlockingStream(Generic[T]):
-    """A blocking iterator over an async generator driven by ``run_blocking``.
+    """A blocking iterator over an async generator of batches, driven by ``run_blocking``.
+
+    One step of the generator per network read; its items are then handed out one by one.
 
     The generator starts at the first ``next()``. Leaving early (``break``, ``close()``, the
     end of a ``with`` block, an exception or Ctrl-C in the loop body) closes it, and with it
@@ -69,9 +71,11 @@ class BlockingStream(Generic[T]):
     and its loop ends as if the answer had.
     """
 
-    def __init__(self, start: Callable[[], AsyncGenerator[T, None]]) -> None:
-        self._start: Optional[Callable[[], AsyncGenerator[T, None]]] = start
-        self._agen: Optional[AsyncGenerator[T, None]] = None
+    def __init__(self, start: Callable[[], AsyncGenerator[List[T], None]]) -> None:
+        self._start: Optional[Callable[[], AsyncGenerator[List[T], None]]] = start
+        self._agen: Optional[AsyncGenerator[List[T], None]] = None
+        self._batch: List[T] = []
+        self._index = 0
         self._lock = threading.Lock()
         self._stepping = False
         self._abandoned = False  # closed by another thread during a step
@@ -81,6 +85,18 @@ class BlockingStream(Generic[T]):
         return self
 
     def __next__(self) -> T:
+        index = self._index
+        if index < len(self._batch):
+            self._index = index + 1
+            return self._batch[index]
+        while True:
+            batch = self._step()
+            if batch:
+                self._batch, self._index = batch, 1
+                return batch[0]
+
+    def _step(self) -> List[T]:
+        """The next batch; ``StopIteration`` at the end."""
         with self._lock:
             if self._agen is None and self._start is not None:
                 self._agen, self._start = self._start(), None
@@ -111,6 +127,7 @@ class BlockingStream(Generic[T]):
         """Stop the stream and release its connection. Safe from any thread, and twice."""
         with self._lock:
             self._start = None
+            self._batch, self._index = [], 0
             if self._stepping:
                 self._abandoned = True
                 responses, agen = list(self._responses), None

@@ -67,7 +67,7 @@ def find_chatbots(page: str) -> List[ChatbotConfig]:
             raw = html.unescape(single if single or not double else double)
             try:
                 attributes[name.lower()] = json.loads(raw)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise DiscoveryError(f"the chatbot's data-{name} is not valid JSON") from exc
         system = attributes.get("system")
         if isinstance(system, dict):

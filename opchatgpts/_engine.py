@@ -254,7 +254,7 @@ async def fetch(
 def _json_object(body: bytes) -> Mapping[str, Any]:
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return {}
     return value if isinstance(value, dict) else {}
 

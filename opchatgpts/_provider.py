@@ -182,7 +182,7 @@ class Opchatgpts:
         """
         options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
         split_messages(messages)
-        return _blocking_iterator(lambda: _text(messages, options), options)
+        return _blocking_iterator(lambda: _batches(messages, options, text_only=True), options)
 
     @classmethod
     def stream_events(
@@ -202,7 +202,7 @@ class Opchatgpts:
         stream = kwargs.pop("stream", True)
         options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
         split_messages(messages)
-        events = _blocking_iterator(lambda: _events(messages, options), options)
+        events = _blocking_iterator(lambda: _batches(messages, options, text_only=False), options)
         return ChatStream(events, text_only=text, on_result=on_result)
 
     @classmethod
@@ -289,25 +289,38 @@ class Opchatgpts:
         return type(name, (cls,), {"url": origin, "site_defaults": defaults, "chatbot": bot})
 
 
-async def _text(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[str, None]:
+async def _batches(
+    messages: Sequence[MessageLike], options: CallOptions, text_only: bool
+) -> AsyncGenerator[List[Any], None]:
+    """The answer in the batches in which it arrived: its text deltas, or all its events."""
     batches = stream_batches(await _transport_for(options), messages, options)
     try:
         async for batch in batches:
-            for event in batch:
-                if event.__class__ is TextDelta:
-                    yield event.text
+            if text_only:
+                texts = [event.text for event in batch if type(event) is TextDelta]
+                if texts:
+                    yield texts
+            else:
+                yield batch
     finally:
         await batches.aclose()
 
 
-async def _events(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[Event, None]:
-    batches = stream_batches(await _transport_for(options), messages, options)
+async def _flat(batches: AsyncGenerator[List[T], None]) -> AsyncGenerator[T, None]:
     try:
         async for batch in batches:
-            for event in batch:
-                yield event
+            for item in batch:
+                yield item
     finally:
         await batches.aclose()
+
+
+def _text(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[str, None]:
+    return _flat(_batches(messages, options, text_only=True))
+
+
+def _events(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGenerator[Event, None]:
+    return _flat(_batches(messages, options, text_only=False))
 
 
 async def _transport_for(options: CallOptions) -> AsyncTransport:
@@ -319,10 +332,11 @@ async def _transport_for(options: CallOptions) -> AsyncTransport:
 
 
 def _blocking_iterator(
-    start: Callable[[], AsyncGenerator[T, None]], options: CallOptions
+    start: Callable[[], AsyncGenerator[List[T], None]], options: CallOptions
 ) -> BlockingIterator[T]:
-    """Run an async source for a blocking caller: on the loop thread, or, with the requests
-    transport, right here in the calling thread."""
+    """Run an async source of batches for a blocking caller, one item at a time: on the loop
+    thread, or, with the requests transport, right here in the calling thread. Whole batches
+    cross over, so the cost of the hand-off is paid per network read, not per token."""
     if options.transport == "requests":
         from ._blocking import BlockingStream
 

@@ -2,8 +2,8 @@
 
 Every blocking call in the process shares that thread, started on first use, and with it the
 pooled HTTP session. It works from any thread, including one whose own event loop is
-running (Jupyter). Items cross the thread boundary in batches: whatever the async generator
-produced before it next had to wait for the network goes over in one hand-off.
+running (Jupyter). Items cross the thread boundary in the batches in which they came off the
+network: one hand-off per read, not one per token.
 """
 
 from __future__ import annotations
@@ -163,52 +163,41 @@ class _End:
 
 
 class _Pipe(Generic[T]):
-    """Carries one async generator's items from the loop thread to a consumer thread.
+    """Carries one async source's batches from the loop thread to a consumer thread.
 
     It is kept apart from ``SyncStream`` so that the running pump does not keep the
     consumer's object alive: dropping a ``SyncStream`` (a ``break``) closes it at once.
     """
 
-    def __init__(self, start: Callable[[], AsyncIterator[T]], thread: LoopThread) -> None:
+    def __init__(self, start: Callable[[], AsyncIterator[List[T]]], thread: LoopThread) -> None:
         self.queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._thread = thread
-        self._batch: List[T] = []
-        self._flush_scheduled = False
+        self._started = False
+        self._finished = threading.Event()
         self._closed = False
         thread.track(self)
         self._future = thread.submit(self._pump(start))
 
-    async def _pump(self, start: Callable[[], AsyncIterator[T]]) -> None:
-        loop = asyncio.get_running_loop()
+    async def _pump(self, start: Callable[[], AsyncIterator[List[T]]]) -> None:
+        self._started = True
         error: Optional[BaseException] = None
-        agen = start()
+        batches = start()
         try:
-            async for item in agen:
-                self._batch.append(item)
-                if not self._flush_scheduled:
-                    # Runs once the generator has to wait: everything produced until then
-                    # crosses to the consumer in one hand-off.
-                    self._flush_scheduled = True
-                    loop.call_soon(self._flush)
+            async for batch in batches:
+                self.queue.put(batch)
         except BaseException as exc:  # handed to the consumer, even CancelledError
             error = exc
         finally:
-            aclose = getattr(agen, "aclose", None)
+            aclose = getattr(batches, "aclose", None)
             if aclose is not None:
                 try:
                     await aclose()
                 except BaseException:  # already failing or cancelled; nothing more to report
                     pass
-            self._flush()
             self.queue.put(_End(error))
+            self._finished.set()
         if isinstance(error, asyncio.CancelledError):
             raise error
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._batch:
-            batch, self._batch = self._batch, []
-            self.queue.put(batch)
 
     def items(self) -> Iterator[T]:
         """The items, as a blocking generator; leaving it closes the pipe."""
@@ -224,20 +213,27 @@ class _Pipe(Generic[T]):
         finally:
             self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called (the consumer gets nothing more)."""
+        return self._closed
+
     def close(self) -> None:
         """Cancel the pump and wait (bounded) until its connection is released."""
         if self._closed:
             return
         self._closed = True
         self._future.cancel()
-        if not self._thread.in_loop_thread():
-            concurrent.futures.wait([self._future], timeout=CLOSE_WAIT_SECONDS)
+        # A pump cancelled before it started holds nothing; one that started releases its
+        # connection in its ``finally`` before it sets ``_finished``.
+        if self._started and not self._thread.in_loop_thread():
+            self._finished.wait(CLOSE_WAIT_SECONDS)
         # Wake a consumer blocked in another thread.
         self.queue.put(_End(None))
 
 
 class SyncStream(Generic[T]):
-    """A blocking iterator over an async generator that runs on the loop thread.
+    """A blocking iterator over an async source of batches that runs on the loop thread.
 
     Leaving it early (``break``, ``close()``, the end of a ``with`` block, or Ctrl-C)
     closes the async generator on its loop and releases the connection at once. Errors
@@ -245,7 +241,7 @@ class SyncStream(Generic[T]):
     """
 
     def __init__(
-        self, start: Callable[[], AsyncIterator[T]], thread: LoopThread = loop_thread
+        self, start: Callable[[], AsyncIterator[List[T]]], thread: LoopThread = loop_thread
     ) -> None:
         self._pipe = _Pipe(start, thread)
         self._items = self._pipe.items()
@@ -254,6 +250,8 @@ class SyncStream(Generic[T]):
         return self
 
     def __next__(self) -> T:
+        if self._pipe.closed:
+            raise StopIteration
         return next(self._items)
 
     def close(self) -> None:

@@ -180,4 +180,6 @@ def test_redirect_to_another_origin_drops_the_nonce_and_cookies():
 )
 def test_bad_options_are_clear_errors_before_any_io(kwargs, error):
     with pytest.raises(error):
-        Opchatgpts.create_completion(None, [{"role": "user", "content": "x"}], url="http://127.0.0.1:9", **kwargs)
+        Opchatgpts.create_completion(
+            None, [{"role": "user", "content": "x"}], url="http://127.0.0.1:9", **kwargs
+        )

@@ -459,14 +459,14 @@ def test_blocking_stream_closes_its_generator_early_and_once():
 
     async def numbers():
         try:
-            for n in range(10):
-                yield n
+            for n in range(0, 10, 3):
+                yield [n, n + 1, n + 2]
         finally:
             closed.append(True)
 
     stream = BlockingStream(numbers)
     with stream:
-        assert [next(stream), next(stream)] == [0, 1]
+        assert [next(stream), next(stream), next(stream), next(stream)] == [0, 1, 2, 3]
     assert closed == [True] and list(stream) == []
     stream.close()
     assert closed == [True]
