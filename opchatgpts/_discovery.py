@@ -10,13 +10,13 @@ uses this form; the attribute may be single- or double-quoted and escaped with `
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from ._exceptions import DiscoveryError
+from ._response import unescape_html
 
 __all__ = ["ChatbotConfig", "find_chatbots", "looks_like_html"]
 
@@ -64,7 +64,7 @@ def find_chatbots(page: str) -> List[ChatbotConfig]:
     for match in _CONTAINER.finditer(page):
         attributes: Dict[str, Any] = {}
         for name, single, double in _ATTRIBUTE.findall(match.group(0)):
-            raw = html.unescape(single if single or not double else double)
+            raw = unescape_html(single if single or not double else double)
             try:
                 attributes[name.lower()] = json.loads(raw)
             except (ValueError, RecursionError) as exc:
@@ -95,3 +95,4 @@ def _text(value: Any) -> Optional[str]:
     if value is None or value == "":
         return None
     return str(value)
+

@@ -7,7 +7,6 @@ successful answer, fed with body bytes as they arrive.
 from __future__ import annotations
 
 import email.utils
-import html
 import json
 import re
 import time
@@ -36,6 +35,7 @@ __all__ = [
     "parse_retry_after",
     "NONCE_ERROR_CODES",
     "MAX_ERROR_BODY_BYTES",
+    "unescape_html",
 ]
 
 #: WordPress core's answers to a missing (401) or a bad or expired (403) nonce.
@@ -215,7 +215,16 @@ def _describe(body: bytes) -> str:
     """A one-line summary of a body that is not the expected JSON, for error messages."""
     title = _TITLE.search(body[:MAX_ERROR_BODY_BYTES])
     if title:
-        text = html.unescape(_text(title.group(1))).strip()
+        text = unescape_html(_text(title.group(1))).strip()
         return f"an HTML page titled {text[:100]!r}"
     text = " ".join(_text(body[:200]).split())
     return f"{text[:120]!r}" + ("..." if len(body) > 120 else "")
+
+
+def unescape_html(text: str) -> str:
+    """``html.unescape``."""
+    # html (with its entity tables) is imported on first use: it is a tenth of the
+    # package's import time, and only pages and error pages need it.
+    import html
+
+    return html.unescape(text)
