@@ -11,7 +11,8 @@ import asyncio
 import time
 import weakref
 from http.cookies import BaseCookie, Morsel, SimpleCookie
-from typing import AsyncIterator, Dict, Iterator, Mapping, Optional, Tuple
+from types import MappingProxyType
+from typing import AsyncIterator, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
 
 import aiohttp
 from aiohttp.abc import AbstractCookieJar, ClearCookiePredicate
@@ -205,9 +206,25 @@ class _OriginCookieJar(AbstractCookieJar):
     def _origin(url: URL) -> Tuple[str, str, Optional[int]]:
         return (url.scheme, url.host or "", url.port)
 
+    # What aiohttp 3.14 added to the abstract jar; older versions simply don't ask.
     @property
     def quote_cookie(self) -> bool:
         return True
+
+    @property
+    def unsafe(self) -> bool:
+        return True
+
+    @property
+    def cookies(self) -> "MappingProxyType[Tuple[str, str], SimpleCookie]":
+        merged: Dict[Tuple[str, str], SimpleCookie] = {}
+        for jar in self._jars.values():
+            merged.update(getattr(jar, "cookies", {}))
+        return MappingProxyType(merged)
+
+    @property
+    def host_only_cookies(self) -> FrozenSet[Tuple[str, str, str]]:
+        return frozenset().union(*(getattr(j, "host_only_cookies", ()) for j in self._jars.values()))
 
     def clear(self, predicate: Optional[ClearCookiePredicate] = None) -> None:
         for jar in self._jars.values():

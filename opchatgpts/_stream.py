@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Generic, List, Optional, TypeVar, Union
 
+from ._exceptions import IncompleteStreamError
 from ._models import ChatResult, Done, Event, TextDelta
 from ._sync import BlockingIterator
 
@@ -13,28 +14,39 @@ T = TypeVar("T", str, Event)
 ResultHook = Optional[Callable[[ChatResult], None]]
 
 
-class _Tracker:
-    """Watches events go by: keeps the final result and the text, and calls ``on_result``."""
+class _Answer(Generic[T]):
+    """What both streams keep while events go by: the final result and the text."""
 
     def __init__(self, text_only: bool, on_result: ResultHook) -> None:
-        self.text_only = text_only
-        self.on_result = on_result
+        self._text_only = text_only
+        self._on_result = on_result
+        self._parts: List[str] = []
         self.result: Optional[ChatResult] = None
-        self.parts: List[str] = []
+        """The final result, once the ``end`` event has been read."""
 
-    def see(self, event: Event) -> Union[Event, str, None]:
+    @property
+    def text(self) -> str:
+        """The answer text received so far."""
+        return "".join(self._parts)
+
+    def _see(self, event: Event) -> Union[Event, str, None]:
         """What to hand to the caller for ``event`` (``None``: nothing)."""
-        if event.__class__ is TextDelta:
-            self.parts.append(event.text)
-            return event.text if self.text_only else event
-        if event.__class__ is Done:
+        if type(event) is TextDelta:
+            self._parts.append(event.text)
+            return event.text if self._text_only else event
+        if type(event) is Done:
             self.result = event.result
-            if self.on_result is not None:
-                self.on_result(self.result)
-        return None if self.text_only else event
+            if self._on_result is not None:
+                self._on_result(event.result)
+        return None if self._text_only else event
+
+    def _final(self) -> ChatResult:
+        if self.result is None:
+            raise IncompleteStreamError("the stream was closed before the answer's end event")
+        return self.result
 
 
-class ChatStream(Generic[T]):
+class ChatStream(_Answer[T]):
     """A blocking stream of one answer.
 
     Iterate it for typed events (``TextDelta``, ``LiveEvent``, ``Done``), or for text only
@@ -47,26 +59,15 @@ class ChatStream(Generic[T]):
     def __init__(
         self, events: BlockingIterator[Event], *, text_only: bool = False, on_result: ResultHook = None
     ) -> None:
+        super().__init__(text_only, on_result)
         self._events = events
-        self._tracker = _Tracker(text_only, on_result)
-
-    @property
-    def result(self) -> Optional[ChatResult]:
-        """The final result, once the ``end`` event has been read."""
-        return self._tracker.result
-
-    @property
-    def text(self) -> str:
-        """The answer text received so far."""
-        return "".join(self._tracker.parts)
 
     def __iter__(self) -> "ChatStream[T]":
         return self
 
     def __next__(self) -> T:
-        see = self._tracker.see
         for event in self._events:
-            item = see(event)
+            item = self._see(event)
             if item is not None:
                 return item  # type: ignore[return-value]
         raise StopIteration
@@ -75,8 +76,7 @@ class ChatStream(Generic[T]):
         """Read the rest of the answer; return the final result."""
         for _ in self:
             pass
-        assert self.result is not None  # the reader raises if the answer has no end
-        return self.result
+        return self._final()
 
     def close(self) -> None:
         """Stop reading and release the connection."""
@@ -89,32 +89,21 @@ class ChatStream(Generic[T]):
         self.close()
 
 
-class AsyncChatStream(Generic[T]):
+class AsyncChatStream(_Answer[T]):
     """The async twin of ``ChatStream``: ``async for`` it, then read ``result``."""
 
     def __init__(
         self, events: AsyncIterator[Event], *, text_only: bool = False, on_result: ResultHook = None
     ) -> None:
+        super().__init__(text_only, on_result)
         self._events = events
-        self._tracker = _Tracker(text_only, on_result)
-
-    @property
-    def result(self) -> Optional[ChatResult]:
-        """The final result, once the ``end`` event has been read."""
-        return self._tracker.result
-
-    @property
-    def text(self) -> str:
-        """The answer text received so far."""
-        return "".join(self._tracker.parts)
 
     def __aiter__(self) -> "AsyncChatStream[T]":
         return self
 
     async def __anext__(self) -> T:
-        see = self._tracker.see
         async for event in self._events:
-            item = see(event)
+            item = self._see(event)
             if item is not None:
                 return item  # type: ignore[return-value]
         raise StopAsyncIteration
@@ -123,8 +112,7 @@ class AsyncChatStream(Generic[T]):
         """Read the rest of the answer; return the final result."""
         async for _ in self:
             pass
-        assert self.result is not None  # the reader raises if the answer has no end
-        return self.result
+        return self._final()
 
     async def aclose(self) -> None:
         """Stop reading and release the connection."""
@@ -137,4 +125,3 @@ class AsyncChatStream(Generic[T]):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
-

@@ -109,3 +109,12 @@ def test_new_token_and_actions_are_in_the_result(generation):
         result = Opchatgpts.stream_events(user("x"), url=site.url).until_done()
         assert result.new_token == site.emulator.current_nonce
         assert result.actions == [] and "shortcuts" in result.raw
+
+
+def test_until_done_after_an_early_close_is_a_clear_error(emulator):
+    emulator.emulator.delta_delay = 0.05
+    stream = Opchatgpts.stream_events(user("a b c d e f"), url=emulator.url)
+    next(stream)
+    stream.close()
+    with pytest.raises(opchatgpts.IncompleteStreamError, match="closed before"):
+        stream.until_done()
