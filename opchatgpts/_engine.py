@@ -13,6 +13,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urljoin
 
 from ._auth import Credentials, SiteAuth, mask, site_auth
 from ._decoder import DEFAULT_MAX_LINE_BYTES
@@ -50,6 +51,7 @@ log = logging.getLogger("opchatgpts")
 
 MAX_REDIRECTS = 5
 MAX_PAGE_BYTES = 8 * 1024 * 1024
+FALLBACK_PAGE_PATHS = ("chatgpt-free-use/",)
 START_SESSION_ROUTE = "/mwai/v1/start_session"
 _GUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -191,21 +193,35 @@ async def _obtain_credentials(
         steps.append("start_session answered without a restNonce")
     except APIStatusError as exc:
         steps.append(f"start_session answered {exc}")
-    page_url = site.referer or site.url
-    try:
-        status, headers, body = await fetch(
-            transport, HTTPRequest("GET", page_url, {"User-Agent": USER_AGENT, "Accept": "text/html"}),
-            connect, options.retry, limit=MAX_PAGE_BYTES,
-        )
+    for page_url in _nonce_pages(site):
+        try:
+            status, headers, body = await fetch(
+                transport,
+                HTTPRequest("GET", page_url, {"User-Agent": USER_AGENT, "Accept": "text/html"}),
+                connect, options.retry, limit=MAX_PAGE_BYTES,
+            )
+        except APIStatusError as exc:
+            steps.append(f"the page {page_url} answered {exc}")
+            continue
+        except OpchatgptsError as exc:  # unreachable, too large...: try the next place
+            steps.append(f"the page {page_url} failed: {exc}")
+            continue
         bots = find_chatbots(body.decode("utf-8", "replace"))
         bot = next((b for b in bots if b.bot_id == site.bot_id), bots[0] if bots else None)
         if bot is not None and bot.rest_nonce:
             log.debug("the page %s gave nonce %s", page_url, mask(bot.rest_nonce))
             return Credentials(bot.rest_nonce, bot.session_id)
         steps.append(f"the page {page_url} shows " + ("no chatbot" if bot is None else "no restNonce"))
-    except APIStatusError as exc:
-        steps.append(f"the page {page_url} answered {exc}")
     raise _no_nonce(options, refused, "; ".join(steps))
+
+
+def _nonce_pages(site: Site) -> List[str]:
+    """Where a 2.0-2.4.3 site may print its nonce: the chatbot page if the caller named it
+    (``referer``), the home page, then the page path opchatgpts.net used, which sites set up
+    after it (and the emulator) share."""
+    root = site.url.rstrip("/") + "/"
+    pages = [site.referer, root] + [urljoin(root, path) for path in FALLBACK_PAGE_PATHS]
+    return list(dict.fromkeys(page for page in pages if page))
 
 
 def _no_nonce(options: CallOptions, refused: APIStatusError, reason: str) -> AuthenticationError:

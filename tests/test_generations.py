@@ -164,8 +164,15 @@ def test_rotated_nonce_is_adopted_from_new_token():
         assert submits(site)[-1].headers["X-WP-Nonce"] == site.emulator.current_nonce != old
 
 
-def test_a_site_that_never_yields_a_nonce_fails_fast():
+def test_nonce_in_page_found_with_only_the_site_url():
+    # No referer: the client looks on the home page, then on the page path opchatgpts.net
+    # used, where this site (like the emulator by default) shows its chatbot.
     with serve_emulator("nonce") as site:
+        assert opchatgpts.ask("url only", url=site.url) == "Echo: url only"
+
+
+def test_a_site_that_never_yields_a_nonce_fails_fast():
+    with serve_emulator("nonce", page_path="/somewhere/else/") as site:
         start = time.monotonic()
         with pytest.raises(AuthenticationError) as info:
             opchatgpts.ask("x", url=site.url, referer=site.url + "/no-such-page/")
@@ -173,6 +180,7 @@ def test_a_site_that_never_yields_a_nonce_fails_fast():
         message = str(info.value)
         assert "start_session answered HTTP 404" in message
         assert "/no-such-page/" in message and "404" in message
+        assert "/chatgpt-free-use/" in message  # every place it looked is named
         assert info.value.code == "rest_forbidden" and info.value.status_code == 401
         assert len(submits(site)) == 1  # never loops
 

@@ -196,7 +196,8 @@ async def test_error_mapping(mocked, sleeps, status, body, error, code):
     # A nonce refusal makes the client look for a nonce; this site has none to give.
     no_route = wp_error("rest_no_route", "No route", 404)
     mocked.post(SITE + "/wp-json/mwai/v1/start_session", status=404, payload=no_route)
-    mocked.get(SITE, status=200, body="<html><body>no chatbot here</body></html>", content_type="text/html")
+    for page in (SITE + "/", SITE + "/chatgpt-free-use/"):
+        mocked.get(page, status=200, body="<html><body>no chatbot</body></html>", content_type="text/html")
     if isinstance(body, dict):
         mocked.post(SUBMIT, status=status, payload=body)
     else:
