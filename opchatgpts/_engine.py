@@ -34,7 +34,6 @@ from ._request import (
     build_chat_request,
     new_chat_id,
     redirected_request,
-    split_messages,
 )
 from ._response import (
     MAX_ERROR_BODY_BYTES,
@@ -83,7 +82,6 @@ async def stream_batches(
     transport: AsyncTransport, messages: Sequence[MessageLike], options: CallOptions
 ) -> AsyncGenerator[List[Event], None]:
     """Yield the answer's events, in the batches in which they arrived."""
-    split_messages(messages)
     deadline = None
     if options.timeout.total is not None:
         deadline = time.monotonic() + options.timeout.total
@@ -96,17 +94,17 @@ async def stream_batches(
         last_event = time.monotonic()
         while True:
             chunk = await response.next_chunk()
-            if not chunk:
-                events = reader.close()
-                if events:
-                    yield events
-                break
-            events = reader.feed(chunk)
+            events = reader.feed(chunk) if chunk else reader.close()
+            if reader.result is not None and reader.result.new_token:
+                # Learnt before the caller sees the end: it may stop reading right there.
+                auth.remember(nonce=reader.result.new_token)
             if events:
                 yield events
                 last_event = time.monotonic()
-            elif idle is not None and time.monotonic() - last_event > idle:
+            elif chunk and idle is not None and time.monotonic() - last_event > idle:
                 raise StreamTimeoutError(f"no event arrived for {idle:g}s")
+            if not chunk:
+                break
             if reader.done:
                 reader.close()  # raises the failure that ended the answer, if any
                 await response.finish()
@@ -116,8 +114,6 @@ async def stream_batches(
         raise
     finally:
         await response.aclose()
-    if reader.result is not None and reader.result.new_token:
-        auth.remember(nonce=reader.result.new_token)
 
 
 async def _open_chat(
