@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional
 
-from tenacity import AsyncRetrying, RetryCallState, Retrying, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from ._exceptions import APIConnectionError, APIStatusError, TLSVerificationError
 from ._response import parse_retry_after
@@ -130,10 +130,6 @@ class RetryPolicy:
         if self.sleep is not None:
             kwargs["sleep"] = _awaitable(self.sleep)
         return AsyncRetrying(**kwargs)
-
-    def retrying(self, deadline: Optional[float] = None) -> Retrying:
-        """A tenacity ``Retrying`` that follows this policy (for blocking transports)."""
-        return Retrying(**self._tenacity_kwargs(deadline))
 
 
 def _awaitable(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:
