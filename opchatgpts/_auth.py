@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Dict, Optional
 
-from ._exceptions import APITimeoutError
+from ._exceptions import APIConnectionError, APITimeoutError
 
 __all__ = ["Credentials", "SiteAuth", "site_auth", "mask"]
 
@@ -97,7 +97,11 @@ class SiteAuth:
         except BaseException as exc:
             with self._lock:
                 self._refreshing = None
-            pending.set_exception(exc)
+            # A cancelled or interrupted owner must not cancel the calls waiting on it.
+            shared = exc if isinstance(exc, Exception) else APIConnectionError(
+                "the call that was getting a nonce for this site was interrupted; try again"
+            )
+            pending.set_exception(shared)
             raise
         with self._lock:
             self._credentials = Credentials(
