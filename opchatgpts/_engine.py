@@ -34,6 +34,7 @@ from ._request import (
     build_chat_request,
     new_chat_id,
     redirected_request,
+    same_origin,
 )
 from ._response import (
     MAX_ERROR_BODY_BYTES,
@@ -88,6 +89,7 @@ async def stream_batches(
     connect = ConnectOptions(options.timeout, deadline, options.proxy, options.verify)
     auth = site_auth(options.site.rest_root)
     response = await _open_chat(transport, messages, options, connect, auth)
+    _learn_header_nonce(auth, response, options.site)
     try:
         reader = ResponseReader(chat_id=options.chat_id, max_line_bytes=options.max_line_bytes)
         idle = options.timeout.read
@@ -229,6 +231,14 @@ def _no_nonce(options: CallOptions, refused: APIStatusError, reason: str) -> Aut
         headers=refused.headers,
         url=refused.url,
     )
+
+
+def _learn_header_nonce(auth: SiteAuth, response: AsyncResponse, site: Site) -> None:
+    """An answer to a nonce'd request names the current nonce in ``X-WP-Nonce``: the only
+    way 2.0-2.4.3 rotate it (they send no ``new_token``)."""
+    nonce = response.headers.get("X-WP-Nonce")
+    if nonce and auth.credentials.nonce and same_origin(response.url, site.rest_root):
+        auth.remember(nonce=nonce)
 
 
 def _learn_new_token(auth: SiteAuth, exc: APIStatusError) -> None:

@@ -294,3 +294,17 @@ def test_nonces_are_never_logged_in_full(caplog):
         logged = "\n".join(record.getMessage() for record in caplog.records)
         assert "nonce" in logged  # the flow is logged...
         assert not any(nonce in logged for nonce in nonces)  # ...without the secret
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "requests"])
+def test_a_2_4_site_rotates_its_nonce_through_the_response_header(transport):
+    # 2.0-2.4.3 send no new_token: the X-WP-Nonce answer header names the current nonce.
+    with serve_emulator("nonce") as site:
+        opchatgpts.ask("warm", url=site.url, referer=site.page_url, transport=transport)
+        old = site.emulator.current_nonce
+        site.emulator.rotate_nonce()  # the cached nonce is now the previous tick's: still valid
+        opchatgpts.ask("rotating", url=site.url, transport=transport)
+        assert submits(site)[-1].headers["X-WP-Nonce"] == old
+        opchatgpts.ask("rotated", url=site.url, transport=transport)
+        assert submits(site)[-1].headers["X-WP-Nonce"] == site.emulator.current_nonce != old
+        assert len(submits(site)) == 4  # the 401 that taught it the nonce, then three answers
