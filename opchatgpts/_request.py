@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
@@ -90,10 +90,6 @@ class Site:
     def submit_url(self) -> str:
         """The URL of ``chats/submit``."""
         return self.endpoint(SUBMIT_ROUTE)
-
-    def with_changes(self, **changes: Any) -> "Site":
-        """A copy with some settings replaced."""
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

@@ -13,41 +13,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, overload
 
-__all__ = ["Capture", "CaptureHeaders", "parse"]
+from multidict import CIMultiDict
+
+__all__ = ["Capture", "parse"]
 
 _REQUEST_MARK = b"### ---- REQUEST"
 _RESPONSE_MARK = b"### ---- RESPONSE"
 _TRAILER_MARK = b"### ---- curl exit"
 _TRUNCATED = re.compile(rb"\.\.\. \[body truncated in this file: (\d+) bytes total\]$")
-
-_T = TypeVar("_T")
-
-
-class CaptureHeaders(dict[str, str]):
-    """Header values keyed by lower-case name; lookups ignore case."""
-
-    def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
-
-    def __setitem__(self, key: str, value: str) -> None:
-        super().__setitem__(key.lower(), value)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and super().__contains__(key.lower())
-
-    @overload
-    def get(self, key: str, default: None = None, /) -> str | None: ...
-
-    @overload
-    def get(self, key: str, default: str, /) -> str: ...
-
-    @overload
-    def get(self, key: str, default: _T, /) -> str | _T: ...
-
-    def get(self, key: str, default: object = None, /) -> object:
-        return super().get(key.lower(), default)
 
 
 @dataclass
@@ -59,7 +33,7 @@ class Capture:
     request_method: str
     request_path: str
     """The request target: path and query string."""
-    request_headers: CaptureHeaders
+    request_headers: CIMultiDict[str]
     request_body: bytes
     """The body as stored; only its beginning when ``request_body_truncated``."""
     request_body_truncated: bool
@@ -118,7 +92,7 @@ def parse(path: str | Path) -> Capture:
     if request_body.endswith(b"\n"):
         request_body = request_body[:-1]
     method, target, _version = request_lines[0].split(" ", 2)
-    request_headers = CaptureHeaders()
+    request_headers: CIMultiDict[str] = CIMultiDict()
     for line in request_lines[1:]:
         name, value = _header(line)
         request_headers[name] = value

@@ -18,7 +18,6 @@ import pytest
 from leakcheck import client_sockets
 
 import opchatgpts
-from opchatgpts import Opchatgpts
 from opchatgpts.testing import serve_emulator
 
 SEQUENTIAL_CALLS = 2000
@@ -61,20 +60,11 @@ def test_sequential_sync_calls_stay_flat() -> None:
 
 
 def test_concurrent_async_streams_stay_flat() -> None:
-    messages = [{"role": "user", "content": "one two three four five"}]
-
-    async def one() -> str:
-        parts: List[str] = []
-        agen = Opchatgpts.create_async_generator(None, messages, url=site.url)
-        try:
-            async for part in agen:
-                parts.append(part)
-        finally:
-            await agen.aclose()
-        return "".join(parts)
-
     async def burst() -> List[str]:
-        return await asyncio.gather(*(one() for _ in range(CONCURRENT_STREAMS)))
+        ask = opchatgpts.ask_async
+        return await asyncio.gather(
+            *(ask("one two three four five", url=site.url) for _ in range(CONCURRENT_STREAMS))
+        )
 
     with serve_emulator("open") as site:
         site.emulator.delta_delay = 0.01  # keep the streams open together
