@@ -12,7 +12,7 @@ import time
 import weakref
 from http.cookies import BaseCookie, Morsel, SimpleCookie
 from types import MappingProxyType
-from typing import AsyncIterator, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
 
 import aiohttp
 from aiohttp.abc import AbstractCookieJar, ClearCookiePredicate
@@ -38,6 +38,8 @@ __all__ = ["AiohttpTransport", "get_transport", "close_transport"]
 
 _FINISH_SECONDS = 1.0
 _FINISH_MAX_BYTES = 64 * 1024
+#: How long closing the session waits for connections still shutting their sockets.
+_SHUTDOWN_SECONDS = 1.0
 
 
 class _AiohttpResponse:
@@ -87,19 +89,65 @@ class _AiohttpResponse:
         self._response.release()
 
 
+class _Connector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that can wait for the connections it closed rather than pooled.
+
+    aiohttp forgets a connection as soon as it closes it, and ``close()`` waits only for the
+    pooled ones. A TLS connection still exchanges close_notify after that: a loop that stops
+    first leaks its socket ("unclosed transport").
+    """
+
+    def __init__(self) -> None:
+        super().__init__(limit=100)
+        self._open: Dict[Any, asyncio.Transport] = {}  # protocol -> its transport
+        self._shutting: Dict["asyncio.Future[None]", asyncio.Transport] = {}
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> aiohttp.connector.Connection:
+        connection = await super().connect(req, traces, timeout)
+        self._sort_closing()
+        if connection.protocol is not None and connection.transport is not None:
+            self._open[connection.protocol] = connection.transport
+        return connection
+
+    def _sort_closing(self) -> None:
+        for protocol, transport in list(self._open.items()):
+            if transport.is_closing():
+                del self._open[protocol]
+                closed = getattr(protocol, "closed", None)  # a future since aiohttp 3.12.4
+                if isinstance(closed, asyncio.Future) and not closed.done():
+                    self._shutting[closed] = transport
+                    closed.add_done_callback(self._shut)
+
+    def _shut(self, closed: "asyncio.Future[None]") -> None:
+        self._shutting.pop(closed, None)
+        if not closed.cancelled():
+            closed.exception()  # a connection that broke while closing is no news
+
+    async def wait_shut(self, timeout: float) -> None:
+        """After ``close()``: wait up to ``timeout`` for every socket to shut, then abort."""
+        self._sort_closing()
+        if self._shutting:
+            await asyncio.wait(list(self._shutting), timeout=timeout)
+        for transport in list(self._shutting.values()) + list(self._open.values()):
+            transport.abort()
+        self._open.clear()
+        self._shutting.clear()
+
+
 class AiohttpTransport:
     """Sends requests through one ``aiohttp.ClientSession``, created on first use."""
 
     def __init__(self) -> None:
         self._session: Optional[aiohttp.ClientSession] = None
+        self._connector: Optional[_Connector] = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
         """The pooled session (created lazily, on the running loop)."""
         if self._session is None or self._session.closed:
+            self._connector = _Connector()
             self._session = aiohttp.ClientSession(
-                cookie_jar=_OriginCookieJar(),
-                connector=aiohttp.TCPConnector(limit=100),
+                cookie_jar=_OriginCookieJar(), connector=self._connector
             )
         return self._session
 
@@ -160,6 +208,8 @@ class AiohttpTransport:
         """Close the session and its pooled connections."""
         if self._session is not None and not self._session.closed:
             await self._session.close()
+            assert self._connector is not None
+            await self._connector.wait_shut(_SHUTDOWN_SECONDS)
 
 
 #: Request headers that carry a credential.

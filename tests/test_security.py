@@ -8,6 +8,7 @@ import base64
 import logging
 import secrets
 import ssl
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -18,6 +19,7 @@ from faultserver import (
     SUBMIT_PATH,
     Conn,
     FaultServer,
+    Script,
     echo_events,
     free_port,
     huge_line,
@@ -137,6 +139,31 @@ def test_an_ssl_context_that_trusts_the_ca_works(
     ca.configure_trust(context)
     with assert_no_leaks([tls_server]):
         assert ask(api, tls_server.url, verify=context, **FAST) == (ECHO, None)
+
+
+def busy_after(script: Script, seconds: float) -> Script:
+    """``script``, then a server loop too busy to answer anything for ``seconds``: the
+    client's TLS close_notify goes unanswered that long."""
+
+    async def busy(conn: Conn, attempt: int) -> None:
+        await script(conn, attempt)
+        time.sleep(seconds)  # blocks the server's loop on purpose
+
+    return busy
+
+
+@pytest.mark.parametrize("busy", [0.4, 3.0])
+def test_asyncio_run_ends_with_every_tls_socket_shut(ca: trustme.CA, busy: float) -> None:
+    """A TLS connection is still saying goodbye after aiohttp lets go of it: the SDK waits
+    for that (up to a second), then aborts it, before the loop that owns it closes."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with FaultServer(busy_after(stream(), busy), ssl_context=context) as server:
+        with assert_no_leaks([server]):
+            started = time.monotonic()
+            assert ask("async", server.url, verify=False, **FAST) == (ECHO, None)
+            waited = time.monotonic() - started
+        assert waited < 2.5  # it never waits on the server for long
 
 
 def test_verify_must_be_a_bool_or_a_context() -> None:
