@@ -208,7 +208,7 @@ class AiohttpTransport:
         """Close the session and its pooled connections."""
         if self._session is not None and not self._session.closed:
             await self._session.close()
-            assert self._connector is not None
+        if self._connector is not None:
             await self._connector.wait_shut(_SHUTDOWN_SECONDS)
 
 
