@@ -7,7 +7,6 @@ Quick start::
 """
 
 from ._conversation import Conversation
-from ._discovery import ChatbotConfig
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -33,9 +32,10 @@ from ._exceptions import (
     TLSVerificationError,
 )
 from ._models import ChatResult, Done, Event, LiveEvent, Message, MessageLike, TextDelta, Timeout
+from ._protocol.discovery import ChatbotConfig
+from ._protocol.retry import RetryPolicy
 from ._provider import SITE_PRESETS, Opchatgpts, aclose, ask, ask_async
-from ._request import Site
-from ._retry import RetryPolicy
+from ._site import Site
 from ._stream import AsyncChatStream, ChatStream
 from ._sync import SyncStream
 from ._version import __version__

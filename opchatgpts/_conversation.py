@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Type
 
 from ._exceptions import InvalidMessagesError, InvalidMessagesTypeError
 from ._models import ChatResult, MessageLike
-from ._request import ROLES, new_chat_id
+from ._protocol.request import ROLES, new_chat_id
 from ._stream import AsyncChatStream, ChatStream
 
 if TYPE_CHECKING:

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urljoin
 
-from ._auth import Credentials, SiteAuth, mask, site_auth
-from ._decoder import DEFAULT_MAX_LINE_BYTES
-from ._discovery import find_chatbots
+from ._credentials import Credentials, SiteAuth, mask, site_auth
 from ._exceptions import (
     APIStatusError,
     AuthenticationError,
@@ -27,23 +25,25 @@ from ._exceptions import (
     StreamTimeoutError,
 )
 from ._models import Event, MessageLike, Timeout
-from ._request import (
+from ._protocol.decoder import DEFAULT_MAX_LINE_BYTES
+from ._protocol.discovery import find_chatbots
+from ._protocol.request import (
     USER_AGENT,
     HTTPRequest,
-    Site,
     build_chat_request,
     new_chat_id,
     redirected_request,
     same_origin,
 )
-from ._response import (
+from ._protocol.response import (
     MAX_ERROR_BODY_BYTES,
     NONCE_ERROR_CODES,
     ResponseReader,
     error_from_response,
 )
-from ._retry import RetryPolicy
-from ._transport import AsyncResponse, AsyncTransport, ConnectOptions
+from ._protocol.retry import RetryPolicy
+from ._site import Site
+from ._transports.base import AsyncResponse, AsyncTransport, ConnectOptions
 
 __all__ = ["CallOptions", "stream_batches", "fetch"]
 

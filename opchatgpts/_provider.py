@@ -20,19 +20,20 @@ from typing import (
 )
 from urllib.parse import urljoin, urlsplit
 
-from ._aiohttp import close_transport, get_transport
-from ._auth import site_auth
 from ._conversation import Conversation
-from ._decoder import DEFAULT_MAX_LINE_BYTES
-from ._discovery import ChatbotConfig, find_chatbots, looks_like_html
+from ._credentials import site_auth
 from ._engine import MAX_PAGE_BYTES, CallOptions, fetch, stream_batches
 from ._exceptions import DiscoveryError
 from ._models import ChatResult, Event, MessageLike, TextDelta, Timeout
-from ._request import USER_AGENT, HTTPRequest, Site, new_chat_id, split_messages
-from ._retry import RetryPolicy
+from ._protocol.decoder import DEFAULT_MAX_LINE_BYTES
+from ._protocol.discovery import ChatbotConfig, find_chatbots, looks_like_html
+from ._protocol.request import USER_AGENT, HTTPRequest, new_chat_id, split_messages
+from ._protocol.retry import RetryPolicy
+from ._site import Site
 from ._stream import AsyncChatStream, ChatStream
 from ._sync import BlockingIterator, SyncStream, loop_thread
-from ._transport import AsyncTransport, ConnectOptions
+from ._transports.aiohttp import close_transport, get_transport
+from ._transports.base import AsyncTransport, ConnectOptions
 
 __all__ = ["Opchatgpts", "ask", "ask_async", "aclose", "SITE_PRESETS"]
 
@@ -325,7 +326,7 @@ def _events(messages: Sequence[MessageLike], options: CallOptions) -> AsyncGener
 
 async def _transport_for(options: CallOptions) -> AsyncTransport:
     if options.transport == "requests":
-        from ._requests import requests_transport
+        from ._transports.requests import requests_transport
 
         return requests_transport()
     return await get_transport()

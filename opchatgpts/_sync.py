@@ -28,7 +28,7 @@ from typing import (
     TypeVar,
 )
 
-from ._aiohttp import close_transport
+from ._transports.aiohttp import close_transport
 
 __all__ = ["LoopThread", "SyncStream", "BlockingIterator", "loop_thread"]
 

@@ -15,7 +15,7 @@ from typing import Iterator, List
 
 import pytest
 
-from opchatgpts import _auth
+from opchatgpts import _credentials
 from opchatgpts.testing import RunningEmulator, serve_emulator
 
 LEAK_PATTERNS = ("Unclosed", "unclosed", "Task was destroyed", "was never awaited")
@@ -61,9 +61,9 @@ def no_leaks() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def fresh_site_credentials() -> Iterator[None]:
     """Forget learned nonces: an emulator port reused by a later test is another site."""
-    _auth._registry.clear()
+    _credentials._registry.clear()
     yield
-    _auth._registry.clear()
+    _credentials._registry.clear()
 
 
 @pytest.fixture

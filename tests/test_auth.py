@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from opchatgpts import APIConnectionError, AuthenticationError
-from opchatgpts._auth import Credentials, SiteAuth, mask
+from opchatgpts._credentials import Credentials, SiteAuth, mask
 
 
 async def test_many_waiters_share_one_fetch():

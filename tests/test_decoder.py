@@ -19,8 +19,8 @@ from opchatgpts import (
     ServerReportedError,
     TextDelta,
 )
-from opchatgpts._decoder import SSEDecoder
-from opchatgpts._response import ResponseReader
+from opchatgpts._protocol.decoder import SSEDecoder
+from opchatgpts._protocol.response import ResponseReader
 
 CAPTURES = Path(__file__).parent / "captures"
 

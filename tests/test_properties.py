@@ -25,8 +25,8 @@ from opchatgpts import (
     ResponseTooLargeError,
     TextDelta,
 )
-from opchatgpts._decoder import SSEDecoder
-from opchatgpts._response import ResponseReader
+from opchatgpts._protocol.decoder import SSEDecoder
+from opchatgpts._protocol.response import ResponseReader
 
 SETTINGS = settings(
     max_examples=150,

@@ -14,7 +14,7 @@ from opchatgpts import (
     Site,
     Timeout,
 )
-from opchatgpts._request import build_chat_request, new_chat_id, redirected_request
+from opchatgpts._protocol.request import build_chat_request, new_chat_id, redirected_request
 
 
 def body_of(request):

@@ -41,12 +41,12 @@ from opchatgpts import (
     StreamTimeoutError,
     Timeout,
     TLSVerificationError,
-    _auth,
+    _credentials,
 )
-from opchatgpts._auth import Credentials, SiteAuth
 from opchatgpts._blocking import BlockingStream, run_blocking
-from opchatgpts._requests import _RequestsResponse, requests_transport
-from opchatgpts._transport import ConnectOptions
+from opchatgpts._credentials import Credentials, SiteAuth
+from opchatgpts._transports.base import ConnectOptions
+from opchatgpts._transports.requests import _RequestsResponse, requests_transport
 from opchatgpts.testing import serve_emulator
 
 SITE = "https://chat.example"
@@ -412,7 +412,7 @@ def test_a_caller_without_a_loop_waits_for_another_threads_refresh():
 
 
 def test_waiting_for_another_refresh_is_bounded(monkeypatch):
-    monkeypatch.setattr(_auth, "REFRESH_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr(_credentials, "REFRESH_WAIT_SECONDS", 0.1)
     auth = SiteAuth()
     started, release = threading.Event(), threading.Event()
 
@@ -615,7 +615,7 @@ def test_a_context_is_never_silently_ignored(monkeypatch, waits):
     # with another trust store than the caller's.
     from requests.adapters import HTTPAdapter
 
-    from opchatgpts._requests import _Adapter
+    from opchatgpts._transports.requests import _Adapter
 
     monkeypatch.setattr(
         _Adapter, "build_connection_pool_key_attributes", HTTPAdapter.build_connection_pool_key_attributes
@@ -700,7 +700,7 @@ def test_a_forked_child_gets_its_own_connections():
     script = textwrap.dedent(
         """
         import os, opchatgpts
-        from opchatgpts._requests import requests_transport
+        from opchatgpts._transports.requests import requests_transport
         from opchatgpts.testing import serve_emulator
         with serve_emulator() as site:
             print(opchatgpts.ask("parent", url=site.url, transport="requests"), flush=True)

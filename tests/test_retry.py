@@ -22,7 +22,7 @@ from opchatgpts import (
     RateLimitError,
     RetryPolicy,
 )
-from opchatgpts._response import parse_retry_after
+from opchatgpts._protocol.response import parse_retry_after
 
 SITE = "https://chat.example"
 SUBMIT = SITE + "/wp-json/mwai-ui/v1/chats/submit"

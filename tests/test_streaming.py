@@ -283,7 +283,7 @@ def test_many_threads_share_the_sync_api(emulator, transport):
 def test_one_pooled_session_keeps_connections_alive(emulator):
     async def run() -> None:
         await opchatgpts.ask_async("first", url=emulator.url)
-        from opchatgpts._aiohttp import get_transport
+        from opchatgpts._transports.aiohttp import get_transport
 
         session = (await get_transport()).session
         await opchatgpts.ask_async("second", url=emulator.url)

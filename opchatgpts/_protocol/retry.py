@@ -16,8 +16,8 @@ from typing import Any, Awaitable, Callable, Optional
 
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
-from ._exceptions import APIConnectionError, APIStatusError, TLSVerificationError
-from ._response import parse_retry_after
+from .._exceptions import APIConnectionError, APIStatusError, TLSVerificationError
+from .response import parse_retry_after
 
 __all__ = ["RetryPolicy", "RETRY_STATUSES"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Protocol, Union
 from urllib.parse import urlsplit
 
-from ._models import Timeout
-from ._request import HTTPRequest
+from .._models import Timeout
+from .._protocol.request import HTTPRequest
 
 __all__ = ["ConnectOptions", "AsyncResponse", "AsyncTransport", "origin", "describe"]
 

@@ -12,8 +12,8 @@ import json
 import logging
 from typing import Any, Mapping, Optional
 
-from ._exceptions import RemoteProtocolError, ServerReportedError
-from ._models import ChatResult, Done, Event, LiveEvent, TextDelta
+from .._exceptions import RemoteProtocolError, ServerReportedError
+from .._models import ChatResult, Done, Event, LiveEvent, TextDelta
 
 __all__ = ["parse_event", "result_from_payload"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ._exceptions import RemoteProtocolError, ResponseTooLargeError, StreamError
+from .._exceptions import RemoteProtocolError, ResponseTooLargeError, StreamError
 
 __all__ = ["SSEDecoder", "DEFAULT_MAX_LINE_BYTES"]
 

@@ -12,9 +12,7 @@ import re
 import time
 from typing import Any, List, Mapping, Optional
 
-from ._decoder import DEFAULT_MAX_LINE_BYTES, SSEDecoder
-from ._events import parse_event, result_from_payload
-from ._exceptions import (
+from .._exceptions import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -27,7 +25,9 @@ from ._exceptions import (
     RemoteProtocolError,
     StreamError,
 )
-from ._models import ChatResult, Done, Event, TextDelta
+from .._models import ChatResult, Done, Event, TextDelta
+from .decoder import DEFAULT_MAX_LINE_BYTES, SSEDecoder
+from .events import parse_event, result_from_payload
 
 __all__ = [
     "ResponseReader",

@@ -28,7 +28,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from ._exceptions import (
+from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
     RemoteProtocolError,
@@ -36,8 +36,8 @@ from ._exceptions import (
     StreamTimeoutError,
     TLSVerificationError,
 )
-from ._request import HTTPRequest
-from ._transport import ConnectOptions, describe, origin
+from .._protocol.request import HTTPRequest
+from .base import ConnectOptions, describe, origin
 
 __all__ = ["RequestsTransport", "requests_transport", "open_responses"]
 

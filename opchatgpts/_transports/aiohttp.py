@@ -21,7 +21,7 @@ from aiohttp.typedefs import LooseCookies
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._exceptions import (
+from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
     RemoteProtocolError,
@@ -29,10 +29,10 @@ from ._exceptions import (
     StreamTimeoutError,
     TLSVerificationError,
 )
-from ._request import HTTPRequest
-from ._transport import ConnectOptions
-from ._transport import describe as _describe
-from ._transport import origin as _origin
+from .._protocol.request import HTTPRequest
+from .base import ConnectOptions
+from .base import describe as _describe
+from .base import origin as _origin
 
 __all__ = ["AiohttpTransport", "get_transport", "close_transport"]
 

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
-from ._exceptions import DiscoveryError
-from ._response import unescape_html
+from .._exceptions import DiscoveryError
+from .response import unescape_html
 
 __all__ = ["ChatbotConfig", "find_chatbots", "looks_like_html"]
 
