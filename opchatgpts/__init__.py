@@ -3,9 +3,12 @@
 Quick start::
 
     import opchatgpts
-    print(opchatgpts.ask("Hello!", url="https://example.com"))
+
+    with opchatgpts.Client(url="https://example.com") as client:
+        print(client.ask("Hello!"))
 """
 
+from ._client import AsyncClient, Client
 from ._conversation import Conversation
 from ._exceptions import (
     APIConnectionError,
@@ -13,6 +16,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     DiscoveryError,
     IncompleteStreamError,
     InternalServerError,
@@ -32,15 +36,21 @@ from ._exceptions import (
     TLSVerificationError,
 )
 from ._models import ChatResult, Done, Event, LiveEvent, Message, MessageLike, TextDelta, Timeout
+from ._options import AsyncCallKwargs, CallKwargs, CallOptions
 from ._protocol.discovery import ChatbotConfig
 from ._protocol.retry import RetryPolicy
-from ._provider import SITE_PRESETS, Opchatgpts, aclose, ask, ask_async
-from ._site import Site
+from ._provider import Opchatgpts, aclose, ask, ask_async
+from ._site import SITE_PRESETS, Site
 from ._stream import AsyncChatStream, ChatStream
 from ._sync import SyncStream
 from ._version import __version__
 
 __all__ = [
+    "Client",
+    "AsyncClient",
+    "CallKwargs",
+    "AsyncCallKwargs",
+    "CallOptions",
     "Opchatgpts",
     "ask",
     "ask_async",
@@ -63,6 +73,7 @@ __all__ = [
     "Done",
     "ChatResult",
     "OpchatgptsError",
+    "ClientClosedError",
     "InvalidMessagesError",
     "InvalidMessagesTypeError",
     "APIConnectionError",

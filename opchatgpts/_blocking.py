@@ -79,6 +79,8 @@ class BlockingStream(Generic[T]):
         self._lock = threading.Lock()
         self._stepping = False
         self._abandoned = False  # closed by another thread during a step
+        self._interrupted: Optional[BaseException] = None
+        self._ended = False  # the generator finished: nothing left to interrupt
         self._responses: Set[Any] = set()
 
     def __iter__(self) -> "BlockingStream[T]":
@@ -104,18 +106,23 @@ class BlockingStream(Generic[T]):
             self._stepping = agen is not None
         if agen is None:
             self.close()
+            if self._interrupted is not None:
+                raise self._interrupted
             raise StopIteration
         token = open_responses.set(self._responses)
         try:
             return run_blocking(agen.__anext__())
         except StopAsyncIteration:
             self._agen = None
+            self._ended = True
             raise StopIteration from None
         except BaseException as exc:
             with self._lock:
                 self._stepping = False
             self.close()
             if self._abandoned and isinstance(exc, Exception):
+                if self._interrupted is not None:
+                    raise self._interrupted from None
                 raise StopIteration from None
             raise
         finally:
@@ -137,6 +144,13 @@ class BlockingStream(Generic[T]):
             response.abort()
         if agen is not None:
             run_blocking(agen.aclose())
+
+    def interrupt(self, error: BaseException) -> None:
+        """End the stream from outside (its client is closing): the consumer's next read
+        raises ``error`` instead of ending quietly."""
+        if not self._ended:
+            self._interrupted = error
+        self.close()
 
     def __enter__(self) -> "BlockingStream[T]":
         return self

@@ -17,11 +17,13 @@ import shutil
 import sys
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
+from ._client import Client
+from ._conversation import Conversation
 from ._exceptions import DiscoveryError, InvalidMessagesError, InvalidMessagesTypeError, OpchatgptsError
 from ._models import LiveEvent, TextDelta
-from ._provider import Opchatgpts
+from ._site import PUBLIC_URL, URL_ENV, default_url
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -39,7 +41,6 @@ EXIT_CODES = {
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
 COMMANDS = ("chat", "serve", "demo")
-URL_ENV = "OPCHATGPTS_URL"
 DEMO_PROMPT = "Hello from the opchatgpts demo, streamed token by token"
 CHAT_HELP = "/reset starts anew (keeping --system), /save FILE writes the conversation as JSON, /exit leaves"
 
@@ -91,7 +92,7 @@ def _site_options(parser: argparse.ArgumentParser) -> None:
     site = parser.add_argument_group("site")
     where = site.add_mutually_exclusive_group()
     where.add_argument(
-        "--url", help=f"the site root (default: ${URL_ENV}, else {Opchatgpts.url}, which is offline now)"
+        "--url", help=f"the site root (default: ${URL_ENV}, else {PUBLIC_URL}, which is offline now)"
     )
     where.add_argument(
         "--page", metavar="URL", help="a page showing the chatbot: read the bot's settings from it"
@@ -239,29 +240,24 @@ def _http_url(option: str, value: str) -> str:
     return value
 
 
-def _site(options: argparse.Namespace) -> Tuple[Type[Opchatgpts], Dict[str, Any]]:
-    """The provider class and the call keyword arguments the site options ask for."""
-    connection: Dict[str, Any] = {}
+def _client(options: argparse.Namespace) -> Client:
+    """The client the site and connection options ask for."""
+    settings: Dict[str, Any] = {}
     if options.timeout is not None:
-        connection["timeout"] = options.timeout
+        settings["timeout"] = options.timeout
     if options.retries is not None:
-        connection["max_retries"] = options.retries
+        settings["max_retries"] = options.retries
     if options.proxy:
-        connection["proxy"] = _http_url("--proxy", options.proxy)
-    kwargs: Dict[str, Any] = dict(connection)
-    provider: Type[Opchatgpts] = Opchatgpts
-    if options.page:
-        page = _http_url("--page", options.page)
-        provider = Opchatgpts.from_page(page, bot_id=options.bot_id, **connection)
-    else:
-        kwargs["url"] = _http_url("--url", options.url or os.environ.get(URL_ENV) or Opchatgpts.url)
-        if options.bot_id:
-            kwargs["bot_id"] = options.bot_id
+        settings["proxy"] = _http_url("--proxy", options.proxy)
+    if options.bot_id:
+        settings["bot_id"] = options.bot_id
     if options.custom_id:
-        kwargs["custom_id"] = options.custom_id
+        settings["custom_id"] = options.custom_id
     if options.context_id is not None:
-        kwargs["context_id"] = options.context_id
-    return provider, kwargs
+        settings["context_id"] = options.context_id
+    if options.page:
+        return Client.from_page(_http_url("--page", options.page), **settings)
+    return Client(_http_url("--url", options.url or default_url()), **settings)
 
 
 def _load_history(path: str) -> List[Dict[str, str]]:
@@ -374,8 +370,7 @@ def _one_shot(options: argparse.Namespace, read_stdin: bool = True) -> int:
     """``opchatgpts [options] PROMPT``: stream one answer to stdout."""
     text = _prompt(options.prompt, read_stdin)
     messages = [*_opening(options), {"role": "user", "content": text}]
-    provider, kwargs = _site(options)
-    with provider.stream_events(messages, stream=not options.no_stream, **kwargs) as stream:
+    with _client(options) as client, client.stream_events(messages, stream=not options.no_stream) as stream:
         _relay(stream, echo=not options.json, spin=_spin(options))
         result = stream.until_done()
     if options.json:
@@ -404,15 +399,18 @@ def _notice(text: str) -> None:
 def _chat(options: argparse.Namespace) -> int:
     """``opchatgpts chat``: one conversation, a line per turn, until /exit or end of input."""
     opening = _opening(options)
-    provider, kwargs = _site(options)
-    conversation = provider.conversation(opening, **kwargs)
+    with _client(options) as client:
+        return _converse(options, client.conversation(opening), opening)
+
+
+def _converse(options: argparse.Namespace, conversation: Conversation, opening: List[Dict[str, str]]) -> int:
     interactive = sys.stdin is not None and sys.stdin.isatty()
     if interactive:
         try:
             import readline  # noqa: F401  (gives input() line editing and history)
         except ImportError:
             pass
-        _notice(f"Chatting with {conversation.provider.url if options.page else kwargs['url']}. "
+        _notice(f"Chatting with {conversation.options.site.url}. "
                 f"{CHAT_HELP}; Ctrl-C stops an answer, Ctrl-D exits.")
     status = EXIT_OK
     while True:

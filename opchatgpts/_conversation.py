@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Type
+import dataclasses
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
-from ._exceptions import InvalidMessagesError, InvalidMessagesTypeError
+from ._exceptions import InvalidMessagesTypeError
 from ._models import ChatResult, MessageLike
-from ._protocol.request import ROLES, new_chat_id
+from ._options import CallOptions
+from ._protocol.request import check_messages, new_chat_id
 from ._stream import AsyncChatStream, ChatStream
 
-if TYPE_CHECKING:
-    from ._provider import Opchatgpts
-
 __all__ = ["Conversation"]
+
+ResultHook = Callable[[ChatResult], None]
+
+
+class _Client(Protocol):
+    """What a conversation needs of its client (``Client`` and ``AsyncClient`` both)."""
+
+    def _call_options(self, changes: Any) -> CallOptions: ...
+
+    def _converse(
+        self, messages: List[Dict[str, str]], options: CallOptions, on_result: ResultHook
+    ) -> Any: ...
+
+    def _aconverse(
+        self, messages: List[Dict[str, str]], options: CallOptions, on_result: ResultHook
+    ) -> Any: ...
+
+
+#: Gives ``Conversation`` a client when none is named: the package's default client.
+#: (Set by ``_provider``, which owns the default clients and sits above this module.)
+default_client: Optional[Callable[[], _Client]] = None
 
 
 class Conversation:
@@ -20,35 +40,54 @@ class Conversation:
 
     Each ``send`` sends the history plus the new user text. Once the server's ``end`` event
     arrives, the user turn and the reply (the server's final ``reply``) join the history;
-    a failed or abandoned answer leaves the history as it was. Not thread-safe: use one
-    conversation from one thread or task at a time.
+    a failed or abandoned answer leaves the history as it was. It works from a ``Client``
+    or an ``AsyncClient``, blocking (``send``, ``ask``) and async (``send_async``,
+    ``ask_async``) alike. Not thread-safe: use one conversation from one thread or task at
+    a time.
     """
 
     def __init__(
         self,
-        provider: Optional[Type["Opchatgpts"]] = None,
+        client: Optional[_Client] = None,
         messages: Sequence[MessageLike] = (),
         *,
         chat_id: Optional[str] = None,
-        **kwargs: Any,
+        **options: Any,
     ) -> None:
-        if provider is None:
-            from ._provider import Opchatgpts
-
-            provider = Opchatgpts
-        if "messages" in kwargs or "stream" in kwargs:
+        if "messages" in options or "stream" in options:
             raise TypeError("a Conversation manages messages and streaming itself")
-        provider.call_options(**kwargs)  # check the keyword arguments now, before any I/O
-        self.provider = provider
-        self.kwargs = kwargs
+        if client is None:
+            if default_client is None:  # pragma: no cover - set when the package is imported
+                raise TypeError("Conversation needs a client")
+            client = default_client()
+        self.client = client
+        self._options = client._call_options(options)  # checked now, before any I/O
         self.chat_id = chat_id or new_chat_id()
-        self.messages: List[Dict[str, str]] = _checked_history(messages)
+        self.messages: List[Dict[str, str]] = check_messages(messages)
         self.last_result: Optional[ChatResult] = None
 
     @classmethod
+    def _with(
+        cls, client: _Client, options: CallOptions, messages: Sequence[MessageLike], chat_id: Optional[str]
+    ) -> "Conversation":
+        """A conversation with options already resolved (the gpt4free face's)."""
+        conversation = cls.__new__(cls)
+        conversation.client = client
+        conversation._options = options
+        conversation.chat_id = chat_id or options.chat_id or new_chat_id()
+        conversation.messages = check_messages(messages)
+        conversation.last_result = None
+        return conversation
+
+    @classmethod
     def from_messages(cls, messages: Sequence[MessageLike], **kwargs: Any) -> "Conversation":
-        """A conversation that goes on from earlier ``messages``."""
+        """A conversation that goes on from earlier ``messages`` (``client=`` optional)."""
         return cls(messages=messages, **kwargs)
+
+    @property
+    def options(self) -> CallOptions:
+        """The settings of each turn (the site, timeouts...)."""
+        return self._options
 
     def reset(self) -> None:
         """Forget the history and start a new conversation (a new chat id)."""
@@ -61,7 +100,10 @@ class Conversation:
             raise InvalidMessagesTypeError(f"the message must be a string, not {type(text).__name__}")
         return [*self.messages, {"role": "user", "content": text}]
 
-    def _on_result(self, text: str) -> Any:
+    def _call(self) -> CallOptions:
+        return dataclasses.replace(self._options, chat_id=self.chat_id, stream=True)
+
+    def _on_result(self, text: str) -> ResultHook:
         def record(result: ChatResult) -> None:
             self.messages.append({"role": "user", "content": text})
             self.messages.append({"role": "assistant", "content": result.reply})
@@ -71,17 +113,15 @@ class Conversation:
 
     def send(self, text: str) -> ChatStream[str]:
         """Send ``text``; iterate the returned stream for the answer's text."""
-        return self.provider.stream_events(
-            self._turn(text), text=True, on_result=self._on_result(text),
-            chat_id=self.chat_id, **self.kwargs,
-        )
+        stream: ChatStream[str] = self.client._converse(self._turn(text), self._call(), self._on_result(text))
+        return stream
 
     async def send_async(self, text: str) -> AsyncChatStream[str]:
         """The async twin of ``send``: ``async for`` the returned stream."""
-        return self.provider.stream_events_async(
-            self._turn(text), text=True, on_result=self._on_result(text),
-            chat_id=self.chat_id, **self.kwargs,
+        stream: AsyncChatStream[str] = self.client._aconverse(
+            self._turn(text), self._call(), self._on_result(text)
         )
+        return stream
 
     def ask(self, text: str) -> str:
         """Send ``text`` and return the whole answer."""
@@ -96,16 +136,3 @@ class Conversation:
 
     def __repr__(self) -> str:
         return f"Conversation(chat_id={self.chat_id!r}, {len(self.messages)} messages)"
-
-
-def _checked_history(messages: Sequence[MessageLike]) -> List[Dict[str, str]]:
-    if isinstance(messages, (str, bytes)):
-        raise InvalidMessagesTypeError("messages must be a list of {'role', 'content'} dicts")
-    history = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            raise InvalidMessagesTypeError(f"messages[{index}] must be a dict with a string 'content'")
-        if message.get("role") not in ROLES:
-            raise InvalidMessagesError(f"messages[{index}] has no valid role (one of {sorted(ROLES)})")
-        history.append({"role": message["role"], "content": message["content"]})
-    return history

@@ -1,4 +1,4 @@
-"""The nonce and session of each site, shared by every call in the process.
+"""The nonce and session of each site, kept by a client for every call it makes.
 
 AI Engine let guests in three ways over its history (PROTOCOL.md, "Generations"): no nonce
 (1.9.x), a nonce printed in the chatbot page (2.0.1-2.4.3), or a nonce from
@@ -15,9 +15,9 @@ import threading
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Dict, Optional
 
-from ._exceptions import APIConnectionError, APITimeoutError
+from ._exceptions import APITimeoutError
 
-__all__ = ["Credentials", "SiteAuth", "site_auth", "mask"]
+__all__ = ["Credentials", "SiteAuth", "CredentialStore", "mask"]
 
 #: How long a call without an event loop waits for another call's nonce refresh.
 REFRESH_WAIT_SECONDS = 120.0
@@ -47,7 +47,7 @@ class SiteAuth:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._credentials = Credentials()
-        self._refreshing: Optional["concurrent.futures.Future[Credentials]"] = None
+        self._refreshing: Optional["concurrent.futures.Future[Optional[Credentials]]"] = None
 
     @property
     def credentials(self) -> Credentials:
@@ -69,39 +69,41 @@ class SiteAuth:
 
         ``fetch`` gets new credentials from the site. If another call already replaced the
         rejected nonce, its result is used; if one is fetching now, this call waits for it.
+        Cancelling a waiting call never reaches the shared fetch, and if the call that
+        fetches is cancelled, a waiting call takes over.
         """
-        with self._lock:
-            current = self._credentials
-            if current.nonce and current.nonce != rejected:
-                return current
-            pending = self._refreshing
-            if pending is None:
-                pending = self._refreshing = concurrent.futures.Future()
-                owner = True
-            else:
-                owner = False
-        if not owner:
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                # Driven by hand with no event loop (transport="requests"): this caller is a
-                # plain thread and may block. The bound is a safety net against a deadlock.
-                if not concurrent.futures.wait([pending], REFRESH_WAIT_SECONDS).done:
-                    raise APITimeoutError(
-                        f"another call's nonce request took over {REFRESH_WAIT_SECONDS:g}s"
-                    ) from None
-                return pending.result()
-            return await asyncio.wrap_future(pending)
+        while True:
+            with self._lock:
+                current = self._credentials
+                if current.nonce and current.nonce != rejected:
+                    return current
+                pending = self._refreshing
+                owner = pending is None
+                if pending is None:
+                    pending = self._refreshing = concurrent.futures.Future()
+            if owner:
+                return await self._fetch(fetch, pending)
+            result = await _wait(pending)
+            if result is not None:
+                return result
+            # The call that was fetching was interrupted: this one may take over.
+
+    async def _fetch(
+        self,
+        fetch: Callable[[], Awaitable[Credentials]],
+        pending: "concurrent.futures.Future[Optional[Credentials]]",
+    ) -> Credentials:
         try:
             credentials = await fetch()
         except BaseException as exc:
             with self._lock:
                 self._refreshing = None
-            # A cancelled or interrupted owner must not cancel the calls waiting on it.
-            shared = exc if isinstance(exc, Exception) else APIConnectionError(
-                "the call that was getting a nonce for this site was interrupted; try again"
-            )
-            pending.set_exception(shared)
+            # A failure is shared with the waiting calls; an interruption (cancellation,
+            # Ctrl-C) is this call's own business: the waiting calls try again themselves.
+            if isinstance(exc, Exception):
+                pending.set_exception(exc)
+            else:
+                pending.set_result(None)
             raise
         with self._lock:
             self._credentials = Credentials(
@@ -113,14 +115,38 @@ class SiteAuth:
         return result
 
 
-_registry: Dict[str, SiteAuth] = {}
-_registry_lock = threading.Lock()
+async def _wait(pending: "concurrent.futures.Future[Optional[Credentials]]") -> Optional[Credentials]:
+    """Wait for another call's fetch, without ever cancelling it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        # Driven by hand with no event loop (transport="requests"): this caller is a plain
+        # thread and may block. The bound is a safety net against a deadlock.
+        if not concurrent.futures.wait([pending], REFRESH_WAIT_SECONDS).done:
+            raise APITimeoutError(
+                f"another call's nonce request took over {REFRESH_WAIT_SECONDS:g}s"
+            ) from None
+        return pending.result()
+    # shield: cancelling this waiter must not cancel the future every waiter shares.
+    return await asyncio.shield(asyncio.wrap_future(pending))
 
 
-def site_auth(rest_root: str) -> SiteAuth:
-    """The shared credentials of the site whose REST root is ``rest_root``."""
-    with _registry_lock:
-        auth = _registry.get(rest_root)
+class CredentialStore:
+    """The credentials of every site one client has talked to, keyed by REST root."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sites: Dict[str, SiteAuth] = {}
+
+    def for_site(self, rest_root: str) -> SiteAuth:
+        """The credentials of the site whose REST root is ``rest_root``."""
+        auth = self._sites.get(rest_root)
         if auth is None:
-            auth = _registry[rest_root] = SiteAuth()
+            with self._lock:
+                auth = self._sites.setdefault(rest_root, SiteAuth())
         return auth
+
+    def clear(self) -> None:
+        """Forget every nonce and session."""
+        with self._lock:
+            self._sites.clear()

@@ -7,26 +7,26 @@ between events (not merely between bytes).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import ssl
 import time
-from dataclasses import dataclass, field
-from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import urljoin
+from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urljoin, urlsplit
 
-from ._credentials import Credentials, SiteAuth, mask, site_auth
+from ._credentials import Credentials, CredentialStore, SiteAuth, mask
 from ._exceptions import (
     APIStatusError,
     AuthenticationError,
+    DiscoveryError,
     OpchatgptsError,
     QueryRejectedError,
     ResponseTooLargeError,
     StreamTimeoutError,
 )
-from ._models import Event, MessageLike, Timeout
-from ._protocol.decoder import DEFAULT_MAX_LINE_BYTES
-from ._protocol.discovery import find_chatbots
+from ._models import Event, MessageLike
+from ._options import CallOptions
+from ._protocol.discovery import ChatbotConfig, find_chatbots, looks_like_html, site_from_chatbot
 from ._protocol.request import (
     USER_AGENT,
     HTTPRequest,
@@ -45,7 +45,7 @@ from ._protocol.retry import RetryPolicy
 from ._site import Site
 from ._transports.base import AsyncResponse, AsyncTransport, ConnectOptions
 
-__all__ = ["CallOptions", "stream_batches", "fetch"]
+__all__ = ["stream_batches", "fetch", "discover", "MAX_PAGE_BYTES"]
 
 log = logging.getLogger("opchatgpts")
 
@@ -57,37 +57,20 @@ _GUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
-@dataclass(frozen=True)
-class CallOptions:
-    """Everything about one call except the messages."""
-
-    site: Site
-    chat_id: str = field(default_factory=new_chat_id)
-    stream: bool = True
-    timeout: Timeout = Timeout()
-    retry: RetryPolicy = RetryPolicy()
-    proxy: Optional[str] = None
-    verify: Union[bool, ssl.SSLContext] = True
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-    nonce: Optional[str] = None
-    transport: str = "aiohttp"
-    extra_body: Optional[Mapping[str, Any]] = None
-    extra_headers: Optional[Mapping[str, str]] = None
-
-    def __repr__(self) -> str:
-        # Never show the nonce or proxy credentials.
-        return f"CallOptions(site={self.site.url!r}, chat_id={self.chat_id!r}, stream={self.stream})"
-
-
 async def stream_batches(
-    transport: AsyncTransport, messages: Sequence[MessageLike], options: CallOptions
+    transport: AsyncTransport,
+    credentials: CredentialStore,
+    messages: Sequence[MessageLike],
+    options: CallOptions,
 ) -> AsyncGenerator[List[Event], None]:
     """Yield the answer's events, in the batches in which they arrived."""
+    if options.chat_id is None:
+        options = dataclasses.replace(options, chat_id=new_chat_id())
     deadline = None
     if options.timeout.total is not None:
         deadline = time.monotonic() + options.timeout.total
     connect = ConnectOptions(options.timeout, deadline, options.proxy, options.verify)
-    auth = site_auth(options.site.rest_root)
+    auth = credentials.for_site(options.site.rest_root)
     response = await _open_chat(transport, messages, options, connect, auth)
     _learn_header_nonce(auth, response, options.site)
     try:
@@ -127,7 +110,7 @@ async def _open_chat(
 ) -> AsyncResponse:
     """Open the answer, getting a nonce and resending once if the site asks for one."""
     credentials = auth.credentials
-    nonce = options.nonce or credentials.nonce
+    nonce = options.nonce or credentials.nonce or options.site.nonce
     try:
         return await _open_with_retries(
             transport, _chat_request(messages, options, nonce, credentials), connect, options.retry
@@ -162,12 +145,12 @@ def _chat_request(
     return build_chat_request(
         options.site,
         messages,
-        chat_id=options.chat_id,
+        chat_id=options.chat_id or new_chat_id(),
         stream=options.stream,
         nonce=nonce,
         session=credentials.session_id,
         extra_body=options.extra_body,
-        extra_headers=options.extra_headers,
+        extra_headers=options.headers,
     )
 
 
@@ -316,3 +299,42 @@ async def _open_once(
         f"more than {MAX_REDIRECTS} redirects", status_code=response.status,
         headers=response.headers, url=request.url,
     )
+
+
+async def discover(
+    transport: AsyncTransport,
+    credentials: CredentialStore,
+    page_url: str,
+    options: CallOptions,
+    bot_id: Optional[str] = None,
+) -> Tuple[Site, ChatbotConfig]:
+    """Read the chatbot settings a page prints: the site to talk to, and the raw config.
+
+    The page's nonce and session, if it shows them, are kept in ``credentials``.
+    """
+    parts = urlsplit(page_url) if isinstance(page_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"page_url must be an http(s) URL, got {page_url!r}")
+    deadline = None
+    if options.timeout.total is not None:
+        deadline = time.monotonic() + options.timeout.total
+    connect = ConnectOptions(options.timeout, deadline, options.proxy, options.verify)
+    headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"}
+    _, response_headers, body = await fetch(
+        transport, HTTPRequest("GET", page_url, headers), connect, options.retry, limit=MAX_PAGE_BYTES
+    )
+    content_type = response_headers.get("Content-Type", "")
+    if not looks_like_html(body, content_type):
+        raise DiscoveryError(f"{page_url} is not an HTML page (Content-Type: {content_type or 'none'})")
+    bots = find_chatbots(body.decode("utf-8", "replace"))
+    if not bots:
+        raise DiscoveryError(f"{page_url} shows no AI Engine chatbot (no mwai-chatbot-container)")
+    bot: Optional[ChatbotConfig] = bots[0]
+    if bot_id:
+        bot = next((b for b in bots if bot_id in (b.bot_id, b.custom_id)), None)
+    if bot is None:
+        found = ", ".join(repr(b.bot_id or b.custom_id) for b in bots)
+        raise DiscoveryError(f"{page_url} has no chatbot {bot_id!r}; it has {found}")
+    site = site_from_chatbot(bot, page_url)
+    credentials.for_site(site.rest_root).remember(nonce=bot.rest_nonce, session_id=bot.session_id)
+    return site, bot

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidMessagesError",
     "InvalidMessagesTypeError",
     "DiscoveryError",
+    "ClientClosedError",
     "APIConnectionError",
     "APITimeoutError",
     "TLSVerificationError",
@@ -55,6 +56,10 @@ class InvalidMessagesTypeError(OpchatgptsError, TypeError):
 
 class DiscoveryError(OpchatgptsError, ValueError):
     """A page cannot configure a client: it is not HTML, or it shows no chatbot."""
+
+
+class ClientClosedError(OpchatgptsError, RuntimeError):
+    """The client was closed: before the call, or while the call was under way."""
 
 
 # -- failures before the answer started -------------------------------------------------------

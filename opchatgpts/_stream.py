@@ -1,76 +1,107 @@
-"""The rich event API: streams of typed events whose final result stays readable afterwards."""
+"""The streams of one answer: text or typed events, and the final result afterwards."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Generic, List, Optional, TypeVar, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, Generic, List, Optional, TypeVar
 
 from ._exceptions import IncompleteStreamError
 from ._models import ChatResult, Done, Event, TextDelta
 from ._sync import BlockingIterator
 
-__all__ = ["ChatStream", "AsyncChatStream"]
+__all__ = ["Answer", "ChatStream", "AsyncChatStream", "answer_batches"]
 
-T = TypeVar("T", str, Event)
+T = TypeVar("T")
 ResultHook = Optional[Callable[[ChatResult], None]]
 
 
-class _Answer(Generic[T]):
-    """What both streams keep while events go by: the final result and the text."""
+class Answer:
+    """What is known of one answer while it streams: its text so far, then its result.
 
-    def __init__(self, text_only: bool, on_result: ResultHook) -> None:
-        self._text_only = text_only
-        self._on_result = on_result
-        self._parts: List[str] = []
+    The producer fills it as batches come off the network, so a stream need not look at
+    each item it hands out.
+    """
+
+    __slots__ = ("parts", "result")
+
+    def __init__(self) -> None:
+        self.parts: List[str] = []
         self.result: Optional[ChatResult] = None
-        """The final result, once the ``end`` event has been read."""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+async def answer_batches(
+    batches: AsyncGenerator[List[Event], None], answer: Answer, text_only: bool
+) -> AsyncGenerator[List[Any], None]:
+    """The batches of events, or only their text, noting the text and result in ``answer``."""
+    try:
+        async for batch in batches:
+            texts = [event.text for event in batch if type(event) is TextDelta]
+            answer.parts += texts
+            last = batch[-1]
+            if type(last) is Done:
+                answer.result = last.result
+            if not text_only:
+                yield batch
+            elif texts:
+                yield texts
+    finally:
+        await batches.aclose()
+
+
+class _Result:
+    """The part both streams share: ``result``, ``text`` and the result hook."""
+
+    def __init__(self, answer: Answer, on_result: ResultHook) -> None:
+        self._answer = answer
+        self._on_result = on_result
+
+    @property
+    def result(self) -> Optional[ChatResult]:
+        """The final result, once the ``end`` event has been read (else ``None``)."""
+        return self._answer.result
 
     @property
     def text(self) -> str:
         """The answer text received so far."""
-        return "".join(self._parts)
+        return self._answer.text
 
-    def _see(self, event: Event) -> Union[Event, str, None]:
-        """What to hand to the caller for ``event`` (``None``: nothing)."""
-        if type(event) is TextDelta:
-            self._parts.append(event.text)
-            return event.text if self._text_only else event
-        if type(event) is Done:
-            self.result = event.result
-            if self._on_result is not None:
-                self._on_result(event.result)
-        return None if self._text_only else event
+    def _ended(self) -> None:
+        hook, self._on_result = self._on_result, None
+        if hook is not None and self._answer.result is not None:
+            hook(self._answer.result)
 
     def _final(self) -> ChatResult:
-        if self.result is None:
+        if self._answer.result is None:
             raise IncompleteStreamError("the stream was closed before the answer's end event")
-        return self.result
+        return self._answer.result
 
 
-class ChatStream(_Answer[T]):
+class ChatStream(_Result, Generic[T]):
     """A blocking stream of one answer.
 
-    Iterate it for typed events (``TextDelta``, ``LiveEvent``, ``Done``), or for text only
-    when it came from a ``send`` or ``text=True``. After the loop, ``result`` holds the
-    server's final ``ChatResult`` (reply, usage, images, actions, chat id, raw payload) and
-    ``text`` the text received. Leaving early (``break``, ``close()``, ``with``) releases
-    the connection at once.
+    Iterate it for text (``Client.stream``, ``Conversation.send``) or for typed events
+    (``TextDelta``, ``LiveEvent``, ``Done``: ``stream_events``). After the loop, ``result``
+    holds the server's final ``ChatResult`` (reply, usage, images, actions, chat id, raw
+    payload) and ``text`` the text received. Leaving early (``break``, ``close()``,
+    ``with``) releases the connection at once.
     """
 
-    def __init__(
-        self, events: BlockingIterator[Event], *, text_only: bool = False, on_result: ResultHook = None
-    ) -> None:
-        super().__init__(text_only, on_result)
-        self._events = events
+    def __init__(self, items: BlockingIterator[T], answer: Answer, on_result: ResultHook = None) -> None:
+        super().__init__(answer, on_result)
+        self._items = items
 
     def __iter__(self) -> "ChatStream[T]":
         return self
 
     def __next__(self) -> T:
-        for event in self._events:
-            item = self._see(event)
-            if item is not None:
-                return item  # type: ignore[return-value]
-        raise StopIteration
+        try:
+            return next(self._items)
+        except StopIteration:
+            self._ended()
+            raise
 
     def until_done(self) -> ChatResult:
         """Read the rest of the answer; return the final result."""
@@ -79,8 +110,12 @@ class ChatStream(_Answer[T]):
         return self._final()
 
     def close(self) -> None:
-        """Stop reading and release the connection."""
-        self._events.close()
+        """Stop reading and release the connection. Safe from any thread, and twice."""
+        self._items.close()
+
+    def interrupt(self, error: BaseException) -> None:
+        """End the stream from outside: the consumer's next read raises ``error``."""
+        self._items.interrupt(error)
 
     def __enter__(self) -> "ChatStream[T]":
         return self
@@ -89,24 +124,23 @@ class ChatStream(_Answer[T]):
         self.close()
 
 
-class AsyncChatStream(_Answer[T]):
-    """The async twin of ``ChatStream``: ``async for`` it, then read ``result``."""
+class AsyncChatStream(_Result, Generic[T]):
+    """The async twin of ``ChatStream``: ``async for`` it (or ``async with``), then read
+    ``result``."""
 
-    def __init__(
-        self, events: AsyncIterator[Event], *, text_only: bool = False, on_result: ResultHook = None
-    ) -> None:
-        super().__init__(text_only, on_result)
-        self._events = events
+    def __init__(self, items: AsyncIterator[T], answer: Answer, on_result: ResultHook = None) -> None:
+        super().__init__(answer, on_result)
+        self._items = items
 
     def __aiter__(self) -> "AsyncChatStream[T]":
         return self
 
     async def __anext__(self) -> T:
-        async for event in self._events:
-            item = self._see(event)
-            if item is not None:
-                return item  # type: ignore[return-value]
-        raise StopAsyncIteration
+        try:
+            return await self._items.__anext__()
+        except StopAsyncIteration:
+            self._ended()
+            raise
 
     async def until_done(self) -> ChatResult:
         """Read the rest of the answer; return the final result."""
@@ -116,7 +150,7 @@ class AsyncChatStream(_Answer[T]):
 
     async def aclose(self) -> None:
         """Stop reading and release the connection."""
-        aclose = getattr(self._events, "aclose", None)
+        aclose = getattr(self._items, "aclose", None)
         if aclose is not None:
             await aclose()
 

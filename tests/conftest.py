@@ -15,7 +15,7 @@ from typing import Iterator, List
 
 import pytest
 
-from opchatgpts import _credentials
+from opchatgpts import _provider
 from opchatgpts.testing import RunningEmulator, serve_emulator
 
 LEAK_PATTERNS = ("Unclosed", "unclosed", "Task was destroyed", "was never awaited")
@@ -60,10 +60,11 @@ def no_leaks() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def fresh_site_credentials() -> Iterator[None]:
-    """Forget learned nonces: an emulator port reused by a later test is another site."""
-    _credentials._registry.clear()
+    """Forget the nonces the default client learned: an emulator port reused by a later test
+    is another site."""
+    _provider._default.get()._pool.credentials.clear()
     yield
-    _credentials._registry.clear()
+    _provider._default.get()._pool.credentials.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from opchatgpts import APIConnectionError, AuthenticationError
+from opchatgpts import AuthenticationError
 from opchatgpts._credentials import Credentials, SiteAuth, mask
 
 
@@ -45,24 +45,51 @@ async def test_a_failed_fetch_reaches_every_waiter_and_the_next_call_fetches_aga
     assert (await auth.refresh(working, rejected=None)).nonce == "n2"
 
 
-async def test_a_cancelled_owner_does_not_cancel_its_waiters():
+async def test_a_cancelled_owner_hands_the_fetch_to_a_waiter():
     auth = SiteAuth()
     started = asyncio.Event()
+    fetches = 0
 
-    async def slow() -> Credentials:
-        started.set()
-        await asyncio.sleep(30)
-        return Credentials("never")
+    async def first_slow_then_quick() -> Credentials:
+        nonlocal fetches
+        fetches += 1
+        if fetches == 1:
+            started.set()
+            await asyncio.sleep(30)
+        return Credentials(f"fetch{fetches}")
 
-    owner = asyncio.ensure_future(auth.refresh(slow, rejected=None))
+    owner = asyncio.ensure_future(auth.refresh(first_slow_then_quick, rejected=None))
     await started.wait()
-    waiter = asyncio.ensure_future(auth.refresh(slow, rejected=None))
+    waiters = [asyncio.ensure_future(auth.refresh(first_slow_then_quick, rejected=None)) for _ in range(2)]
     await asyncio.sleep(0)
     owner.cancel()
     with pytest.raises(asyncio.CancelledError):
         await owner
-    with pytest.raises(APIConnectionError, match="interrupted"):
-        await waiter
+    # Nobody cancelled the waiters: one of them fetched again, and both got its nonce.
+    assert [(await w).nonce for w in waiters] == ["fetch2", "fetch2"]
+    assert fetches == 2
+
+
+async def test_a_cancelled_waiter_leaves_the_fetch_and_the_others_alone():
+    auth = SiteAuth()
+    release = asyncio.Event()
+
+    async def fetch() -> Credentials:
+        await release.wait()
+        return Credentials("shared")
+
+    owner = asyncio.ensure_future(auth.refresh(fetch, rejected=None))
+    await asyncio.sleep(0)
+    cancelled, other = (asyncio.ensure_future(auth.refresh(fetch, rejected=None)) for _ in range(2))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    release.set()
+    # Before the fix the owner's set_result raised InvalidStateError (the shared future had
+    # been cancelled through the waiter) and the other waiter got CancelledError.
+    assert (await owner).nonce == "shared"
+    assert (await other).nonce == "shared"
 
 
 def test_remember_keeps_what_it_is_not_told():

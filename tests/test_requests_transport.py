@@ -42,11 +42,12 @@ from opchatgpts import (
     Timeout,
     TLSVerificationError,
     _credentials,
+    _provider,
 )
 from opchatgpts._blocking import BlockingStream, run_blocking
 from opchatgpts._credentials import Credentials, SiteAuth
 from opchatgpts._transports.base import ConnectOptions
-from opchatgpts._transports.requests import _RequestsResponse, requests_transport
+from opchatgpts._transports.requests import RequestsTransport, _RequestsResponse
 from opchatgpts.testing import serve_emulator
 
 SITE = "https://chat.example"
@@ -59,6 +60,11 @@ STREAM_BODY = (
     'data: {"type":"end","data":"{\\"success\\":true,\\"reply\\":\\"Echo: hi\\"}"}\n\n'
 )
 SSE = "text/event-stream"
+
+
+def requests_transport() -> RequestsTransport:
+    """The requests transport of the client behind ``ask`` and ``Opchatgpts``."""
+    return _provider._default.get()._pool.transport("requests")  # type: ignore[return-value]
 
 
 def wp_error(code: str, status: int) -> dict:
@@ -700,8 +706,8 @@ def test_a_forked_child_gets_its_own_connections():
     script = textwrap.dedent(
         """
         import os, opchatgpts
-        from opchatgpts._transports.requests import requests_transport
         from opchatgpts.testing import serve_emulator
+        requests_transport = lambda: opchatgpts._provider._default.get()._pool.transport("requests")
         with serve_emulator() as site:
             print(opchatgpts.ask("parent", url=site.url, transport="requests"), flush=True)
             pid = os.fork()

@@ -14,11 +14,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
+from urllib.parse import urljoin, urlsplit
 
 from .._exceptions import DiscoveryError
+from .._site import Site
 from .response import unescape_html
 
-__all__ = ["ChatbotConfig", "find_chatbots", "looks_like_html"]
+__all__ = ["ChatbotConfig", "find_chatbots", "looks_like_html", "site_from_chatbot"]
 
 _CONTAINER = re.compile(
     r"<div\b[^>]*\bclass\s*=\s*(['\"])[^'\"]*\bmwai-chatbot-container\b[^'\"]*\1[^>]*>",
@@ -39,6 +41,7 @@ class ChatbotConfig:
     rest_nonce: Optional[str]
     session_id: Optional[str]
     stream: bool
+    max_message_length: Optional[int] = None
     system: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -75,9 +78,27 @@ def find_chatbots(page: str) -> List[ChatbotConfig]:
     return bots
 
 
+def site_from_chatbot(bot: ChatbotConfig, page_url: str) -> Site:
+    """The ``Site`` that talks to ``bot``, found on the page at ``page_url``."""
+    parts = urlsplit(page_url)
+    return Site(
+        url=f"{parts.scheme}://{parts.netloc}",
+        rest_url=urljoin(page_url, bot.rest_url) if bot.rest_url else None,
+        bot_id=bot.bot_id if bot.bot_id else (None if bot.custom_id else "default"),
+        custom_id=bot.custom_id,
+        context_id=bot.context_id,
+        session=bot.session_id or "N/A",
+        referer=page_url,
+        nonce=bot.rest_nonce,
+        max_message_length=bot.max_message_length,
+    )
+
+
 def _config(system: Mapping[str, Any], params: Any) -> ChatbotConfig:
     session = _text(system.get("sessionId"))
     context = system.get("contextId")
+    params = params if isinstance(params, dict) else {}
+    limit = params.get("textInputMaxLength", system.get("textInputMaxLength"))
     return ChatbotConfig(
         bot_id=_text(system.get("botId")),
         custom_id=_text(system.get("customId")),
@@ -86,9 +107,19 @@ def _config(system: Mapping[str, Any], params: Any) -> ChatbotConfig:
         rest_nonce=_text(system.get("restNonce")),
         session_id=session if session and session != "N/A" else None,
         stream=system.get("stream") is not False,
+        max_message_length=_positive_int(limit),
         system=dict(system),
-        params=dict(params) if isinstance(params, dict) else {},
+        params=dict(params),
     )
+
+
+def _positive_int(value: Any) -> Optional[int]:
+    """A limit the page prints as a number or a numeric string; ``None`` for anything else."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
 
 
 def _text(value: Any) -> Optional[str]:

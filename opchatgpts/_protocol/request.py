@@ -21,6 +21,8 @@ from .._version import __version__
 
 __all__ = [
     "HTTPRequest",
+    "as_messages",
+    "check_messages",
     "split_messages",
     "build_chat_request",
     "new_chat_id",
@@ -53,19 +55,21 @@ class HTTPRequest:
         return f"HTTPRequest({self.method} {self.url}, {len(self.body)} bytes)"
 
 
-def split_messages(messages: Any) -> Tuple[List[Dict[str, str]], str]:
-    """Check the caller's messages; return ``(history, new_message)``.
+def as_messages(prompt_or_messages: Any) -> Any:
+    """A prompt as a one-message conversation; a conversation as it is."""
+    if isinstance(prompt_or_messages, str):
+        return [{"role": "user", "content": prompt_or_messages}]
+    return prompt_or_messages
 
-    The last message must be the user's turn to send. Only ``role`` and ``content`` of the
-    history are kept: the server ignores other keys.
-    """
+
+def check_messages(messages: Any) -> List[Dict[str, str]]:
+    """Check a conversation's messages; return their ``role`` and ``content`` only (the
+    server ignores other keys). It may be empty and end with any role."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidMessagesTypeError(
             f"messages must be a list of {{'role', 'content'}} dicts, not {type(messages).__name__}"
         )
-    if not messages:
-        raise InvalidMessagesError("messages is empty: there is nothing to send")
-    history: List[Dict[str, str]] = []
+    checked: List[Dict[str, str]] = []
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             raise InvalidMessagesTypeError(
@@ -86,15 +90,34 @@ def split_messages(messages: Any) -> Tuple[List[Dict[str, str]], str]:
             raise InvalidMessagesTypeError(
                 f"messages[{index}]['content'] must be a string, not {type(content).__name__}"
             )
-        history.append({"role": role, "content": content})
+        checked.append({"role": role, "content": content})
+    return checked
+
+
+def split_messages(messages: Any, site: Optional[Site] = None) -> Tuple[List[Dict[str, str]], str]:
+    """Check the caller's messages; return ``(history, new_message)``.
+
+    The last message must be the user's turn to send, and within the bot's length limit
+    when ``site`` knows it.
+    """
+    history = check_messages(messages)
+    if not history:
+        raise InvalidMessagesError("messages is empty: there is nothing to send")
     last = history.pop()
     if last["role"] != "user":
         raise InvalidMessagesError(
             f"the last message must be the user's turn to send, but its role is {last['role']!r}"
         )
-    if not last["content"].strip():
+    new_message = last["content"]
+    if not new_message.strip():
         raise InvalidMessagesError("the last user message is empty; the server rejects it")
-    return history, last["content"]
+    if site is not None and site.max_message_length is not None:
+        if len(new_message) > site.max_message_length:
+            raise InvalidMessagesError(
+                f"the message is {len(new_message)} characters long; the bot at {site.url} takes "
+                f"at most {site.max_message_length} (its page's textInputMaxLength)"
+            )
+    return history, new_message
 
 
 def build_chat_request(
@@ -109,7 +132,7 @@ def build_chat_request(
     extra_headers: Optional[Mapping[str, str]] = None,
 ) -> HTTPRequest:
     """The ``POST chats/submit`` request for these messages."""
-    history, new_message = split_messages(messages)
+    history, new_message = split_messages(messages, site)
     body: Dict[str, Any] = {
         "botId": site.bot_id,
         "customId": site.custom_id,

@@ -1,13 +1,14 @@
-"""The async transport on aiohttp: one pooled ``ClientSession`` per event loop.
+"""The async transport on aiohttp: a client's pooled ``ClientSession``, one per event loop.
 
-The session pools connections and keeps cookies across calls. It is closed when its loop
-shuts down its async generators (``asyncio.run`` and pytest-asyncio do), or by
-``await opchatgpts.aclose()``.
+The session pools connections and keeps cookies across calls. It is closed with its client,
+or when its loop shuts down its async generators (``asyncio.run`` and pytest-asyncio do).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 import weakref
 from http.cookies import BaseCookie, Morsel, SimpleCookie
@@ -24,6 +25,7 @@ from yarl import URL
 from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    ClientClosedError,
     RemoteProtocolError,
     StreamInterruptedError,
     StreamTimeoutError,
@@ -34,7 +36,7 @@ from .base import ConnectOptions
 from .base import describe as _describe
 from .base import origin as _origin
 
-__all__ = ["AiohttpTransport", "get_transport", "close_transport"]
+__all__ = ["AiohttpTransport", "AiohttpPool"]
 
 _FINISH_SECONDS = 1.0
 _FINISH_MAX_BYTES = 64 * 1024
@@ -97,8 +99,8 @@ class _Connector(aiohttp.TCPConnector):
     first leaks its socket ("unclosed transport").
     """
 
-    def __init__(self) -> None:
-        super().__init__(limit=100)
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit=limit)
         self._open: Dict[Any, asyncio.Transport] = {}  # protocol -> its transport
         self._shutting: Dict["asyncio.Future[None]", asyncio.Transport] = {}
 
@@ -137,7 +139,8 @@ class _Connector(aiohttp.TCPConnector):
 class AiohttpTransport:
     """Sends requests through one ``aiohttp.ClientSession``, created on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 100) -> None:
+        self._max_connections = max_connections
         self._session: Optional[aiohttp.ClientSession] = None
         self._connector: Optional[_Connector] = None
 
@@ -145,7 +148,7 @@ class AiohttpTransport:
     def session(self) -> aiohttp.ClientSession:
         """The pooled session (created lazily, on the running loop)."""
         if self._session is None or self._session.closed:
-            self._connector = _Connector()
+            self._connector = _Connector(self._max_connections)
             self._session = aiohttp.ClientSession(
                 cookie_jar=_OriginCookieJar(), connector=self._connector
             )
@@ -303,43 +306,114 @@ class _OriginCookieJar(AbstractCookieJar):
         return sum(len(jar) for jar in self._jars.values())
 
 
-_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AiohttpTransport]" = (
-    weakref.WeakKeyDictionary()
-)
-_closers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncIterator[None]]" = (
-    weakref.WeakKeyDictionary()
-)
+class AiohttpPool:
+    """A client's aiohttp transports: one ``ClientSession`` per event loop it is used on.
+
+    A session belongs to the loop it was made on. A blocking client uses the shared loop
+    thread's; an async client the caller's own loop (or several, one ``asyncio.run`` after
+    another). Each session is closed by ``close``/``aclose``, or when its loop shuts down
+    its async generators (``asyncio.run`` does), whichever comes first.
+    """
+
+    def __init__(self, max_connections: int = 100) -> None:
+        self._max_connections = max_connections
+        self._lock = threading.Lock()
+        self._closers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Closer]" = (
+            weakref.WeakKeyDictionary()
+        )
+        self.closed = False
+
+    async def get(self) -> AiohttpTransport:
+        """The running loop's transport, created on first use."""
+        loop = asyncio.get_running_loop()
+        closer = self._closers.get(loop)
+        if closer is not None and not closer.transport.closed:
+            return closer.transport
+        if self.closed:
+            raise ClientClosedError("this client is closed")
+        closer = _Closer(AiohttpTransport(self._max_connections))
+        await closer.start()
+        with self._lock:
+            self._closers[loop] = closer
+        return closer.transport
+
+    async def open(self, request: HTTPRequest, options: ConnectOptions) -> _AiohttpResponse:
+        """Send ``request`` through the running loop's session."""
+        return await (await self.get()).open(request, options)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait between retries."""
+        await asyncio.sleep(seconds)
+
+    async def aclose_loop(self) -> None:
+        """Close the running loop's session only; the next call opens a new one."""
+        with self._lock:
+            closer = self._closers.pop(asyncio.get_running_loop(), None)
+        if closer is not None:
+            await closer.aclose()
+
+    async def aclose(self) -> None:
+        """Close every session: the running loop's here, the others on their loops."""
+        self.closed = True
+        here = asyncio.get_running_loop()
+        for loop, closer in self._take():
+            if loop is here:
+                await closer.aclose()
+            elif loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(closer.aclose(), loop)
+                await asyncio.wait([asyncio.wrap_future(future)], timeout=_CLOSE_ELSEWHERE_SECONDS)
+
+    def close(self) -> None:
+        """Close every session from a thread that runs no loop of them; wait (bounded)."""
+        self.closed = True
+        waits = []
+        for loop, closer in self._take():
+            if loop.is_closed() or not loop.is_running():
+                continue  # the session went with its loop, or goes when it shuts down
+            if _running_loop() is loop:
+                loop.create_task(closer.aclose())  # cannot block the loop on itself
+            else:
+                waits.append(asyncio.run_coroutine_threadsafe(closer.aclose(), loop))
+        concurrent.futures.wait(waits, timeout=_CLOSE_ELSEWHERE_SECONDS)
+
+    def _take(self) -> "list[Tuple[asyncio.AbstractEventLoop, _Closer]]":
+        with self._lock:
+            items = list(self._closers.items())
+            self._closers.clear()
+        return items
 
 
-async def get_transport() -> AiohttpTransport:
-    """The running loop's shared transport."""
-    loop = asyncio.get_running_loop()
-    transport = _transports.get(loop)
-    if transport is None or transport.closed:
-        transport = _transports[loop] = AiohttpTransport()
-        # An async generator, parked at its first yield, that the loop closes in
-        # shutdown_asyncgens(): the last moment at which the session can still be awaited
-        # closed on its own loop.
-        closer = _close_on_loop_shutdown(transport)
-        await closer.__anext__()
-        _closers[loop] = closer
-    return transport
+#: How long closing waits for a session that lives on another thread's loop.
+_CLOSE_ELSEWHERE_SECONDS = 5.0
 
 
-async def _close_on_loop_shutdown(transport: AiohttpTransport) -> AsyncIterator[None]:
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
     try:
-        yield
-    finally:
-        await transport.aclose()
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
-async def close_transport() -> None:
-    """Close the running loop's shared transport, if it has one."""
-    loop = asyncio.get_running_loop()
-    transport = _transports.pop(loop, None)
-    closer = _closers.pop(loop, None)
-    if transport is not None:
-        await transport.aclose()
-    if closer is not None:
-        await closer.aclose()  # type: ignore[attr-defined]
+class _Closer:
+    """Closes a transport with its loop.
 
+    It holds an async generator parked at its first yield, which the loop closes in
+    ``shutdown_asyncgens()``: the last moment at which the session can still be awaited
+    closed on its own loop.
+    """
+
+    def __init__(self, transport: AiohttpTransport) -> None:
+        self.transport = transport
+        self._agen = self._hold()
+
+    async def _hold(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.transport.aclose()
+
+    async def start(self) -> None:
+        await self._agen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._agen.aclose()  # type: ignore[attr-defined]

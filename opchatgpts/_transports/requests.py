@@ -1,4 +1,4 @@
-"""The blocking transport on requests: one pooled ``requests.Session`` per site.
+"""The blocking transport on requests: a client's pooled ``requests.Session``, one per site.
 
 Its methods are ``async def`` only to fit ``AsyncTransport``: they do blocking I/O and never
 suspend, so ``_blocking.run_blocking`` can drive the engine over it with no event loop and
@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from contextvars import ContextVar
 from typing import Any, Dict, Iterator, Mapping, Optional, Set, Union
@@ -39,7 +40,7 @@ from .._exceptions import (
 from .._protocol.request import HTTPRequest
 from .base import ConnectOptions, describe, origin
 
-__all__ = ["RequestsTransport", "requests_transport", "open_responses"]
+__all__ = ["RequestsTransport", "open_responses"]
 
 #: The responses open in the current blocking stream (``BlockingStream`` sets it), so that
 #: closing the stream from another thread can abort a read blocked in this one.
@@ -178,9 +179,11 @@ class RequestsTransport:
     environment).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 100) -> None:
+        self._max_connections = max_connections
         self._lock = threading.Lock()
         self._sessions: "OrderedDict[str, requests.Session]" = OrderedDict()
+        _instances.add(self)
 
     def session(self, url: str) -> requests.Session:
         """The session of ``url``'s site, created on first use."""
@@ -194,7 +197,7 @@ class RequestsTransport:
                 return session
             session = self._sessions[key] = requests.Session()
             session.trust_env = False
-            adapter = _Adapter(pool_maxsize=100)
+            adapter = _Adapter(pool_maxsize=self._max_connections)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             if len(self._sessions) > MAX_SITES:
@@ -268,11 +271,13 @@ def _describe(exc: BaseException) -> str:
     return describe(reason if isinstance(reason, BaseException) else exc)
 
 
-_transport = RequestsTransport()
+_instances: "weakref.WeakSet[RequestsTransport]" = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for transport in list(_instances):
+        transport._forget_after_fork()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_transport._forget_after_fork)
-
-
-def requests_transport() -> RequestsTransport:
-    """The process's shared requests transport."""
-    return _transport
+    os.register_at_fork(after_in_child=_forget_after_fork)

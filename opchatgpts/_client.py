@@ -1,0 +1,515 @@
+"""``Client`` and ``AsyncClient``: a site (or several), settings, and the state of talking to it.
+
+A client is built once, configured, shared, and closed. It owns what calls share: the
+connection pool, the cookies, and the nonces it learned (``_Pool``); ``with_options`` copies
+share them too. Its settings are checked once, in the constructor, into ``CallOptions``; a
+call's own keywords are merged over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+import threading
+import weakref
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    Coroutine,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
+
+from ._blocking import BlockingStream, run_blocking
+from ._conversation import Conversation
+from ._credentials import CredentialStore
+from ._engine import discover, stream_batches
+from ._exceptions import ClientClosedError
+from ._models import ChatResult, Event, MessageLike, TextDelta, Timeout
+from ._options import (
+    SITE_KEYS,
+    AsyncCallKwargs,
+    AsyncClientSettings,
+    CallKwargs,
+    CallOptions,
+    ClientSettings,
+    TransportName,
+    Unpack,
+)
+from ._protocol.decoder import DEFAULT_MAX_LINE_BYTES
+from ._protocol.discovery import ChatbotConfig
+from ._protocol.request import as_messages, split_messages
+from ._protocol.retry import RetryPolicy
+from ._site import Site, SiteLike, default_url
+from ._stream import Answer, AsyncChatStream, ChatStream, answer_batches
+from ._sync import BlockingIterator, SyncStream, loop_thread
+from ._transports.aiohttp import AiohttpPool
+from ._transports.base import AsyncTransport
+from ._transports.requests import RequestsTransport
+
+__all__ = ["Client", "AsyncClient", "PromptOrMessages"]
+
+T = TypeVar("T")
+B = TypeVar("B", bound="_BaseClient")
+
+#: A prompt (one user message) or a whole conversation whose last message is the user's.
+PromptOrMessages = Union[str, Sequence[MessageLike]]
+
+_CLOSED_DURING_CALL = "the client was closed while this call was under way"
+
+
+class _Pool:
+    """What a client shares with its ``with_options`` copies: connections, cookies, nonces."""
+
+    def __init__(self, max_connections: int) -> None:
+        self.credentials = CredentialStore()
+        self.aiohttp = AiohttpPool(max_connections)
+        self._max_connections = max_connections
+        self._requests: Optional[RequestsTransport] = None
+        self._lock = threading.Lock()
+        self._uses_loop_thread = False
+        self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self.closed = False
+
+    def transport(self, name: TransportName) -> AsyncTransport:
+        """The transport that carries calls of kind ``name``."""
+        if name == "aiohttp":
+            return self.aiohttp
+        with self._lock:
+            if self._requests is None:
+                self._requests = RequestsTransport(self._max_connections)
+            return self._requests
+
+    def use_loop_thread(self) -> None:
+        """Take this pool's share of the shared loop thread (once)."""
+        with self._lock:
+            if self._uses_loop_thread:
+                return
+            self._uses_loop_thread = True
+        loop_thread.acquire()
+
+    def track(self, stream: Any) -> None:
+        self._streams.add(stream)
+
+    def _closing(self) -> Tuple[bool, Optional[RequestsTransport]]:
+        with self._lock:
+            uses_loop_thread, self._uses_loop_thread = self._uses_loop_thread, False
+            requests, self._requests = self._requests, None
+            streams, self._streams = list(self._streams), weakref.WeakSet()
+            self.closed = True
+        for stream in streams:
+            stream.interrupt(ClientClosedError(_CLOSED_DURING_CALL))
+        if requests is not None:
+            requests.close()
+        return uses_loop_thread, requests
+
+    def close(self) -> None:
+        uses_loop_thread, _ = self._closing()
+        self.aiohttp.close()
+        if uses_loop_thread:
+            loop_thread.release()
+
+    async def aclose(self) -> None:
+        uses_loop_thread, _ = self._closing()
+        await self.aiohttp.aclose()
+        if uses_loop_thread:
+            loop_thread.release()
+
+
+class _BaseClient:
+    """What both clients share: the settings and the pool."""
+
+    _options: CallOptions
+    _pool: _Pool
+    _owns_pool: bool
+    #: The chatbot settings ``from_page`` read, if this client came from a page.
+    chatbot: Optional[ChatbotConfig]
+
+    def __init__(
+        self,
+        url: Optional[SiteLike] = None,
+        *,
+        sites: Optional[Sequence[SiteLike]] = None,
+        rest_url: Optional[str] = None,
+        bot_id: Optional[str] = None,
+        custom_id: Optional[str] = None,
+        context_id: Optional[int] = None,
+        session: Optional[str] = None,
+        referer: Optional[str] = None,
+        stream: bool = True,
+        timeout: Union[None, float, Timeout] = None,
+        max_retries: Optional[int] = None,
+        retry: Optional[RetryPolicy] = None,
+        proxy: Optional[str] = None,
+        verify: Union[bool, ssl.SSLContext] = True,
+        headers: Optional[Mapping[str, str]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        nonce: Optional[str] = None,
+        transport: TransportName = "aiohttp",
+        max_connections: int = 100,
+    ) -> None:
+        if url is not None and sites is not None:
+            raise TypeError("give url= (one site) or sites= (several), not both")
+        entries = _site_list(sites) if sites is not None else [url if url is not None else default_url()]
+        if len(entries) > 1:
+            raise NotImplementedError("several sites (failover) are not supported yet; give one")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be a positive int, got {max_connections!r}")
+        given: Dict[str, Any] = {
+            "url": entries[0],
+            "rest_url": rest_url,
+            "bot_id": bot_id,
+            "custom_id": custom_id,
+            "context_id": context_id,
+            "session": session,
+            "referer": referer,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "retry": retry,
+            "proxy": proxy,
+            "headers": headers,
+            "extra_body": extra_body,
+            "nonce": nonce,
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+        changes.update(stream=stream, verify=verify, max_line_bytes=max_line_bytes, transport=transport)
+        base = CallOptions(site=_placeholder_site(entries[0]))
+        self._options = base.merge(changes)
+        self._pool = _Pool(max_connections)
+        self._owns_pool = True
+        self._closed = False
+        self.chatbot = None
+
+    # -- settings -----------------------------------------------------------------------
+
+    @property
+    def site(self) -> Site:
+        """The site this client talks to."""
+        return self._options.site
+
+    @property
+    def options(self) -> CallOptions:
+        """The settings every call starts from."""
+        return self._options
+
+    def _copy(self, cls: Type[B], options: CallOptions) -> B:
+        self._check_open()
+        copy = object.__new__(cls)
+        copy._options = options
+        copy._pool = self._pool
+        copy._owns_pool = False
+        copy._closed = False
+        copy.chatbot = self.chatbot
+        return copy
+
+    def _call_options(self, changes: Mapping[str, Any]) -> CallOptions:
+        self._check_open()
+        return self._options.merge(changes) if changes else self._options
+
+    def _check_open(self) -> None:
+        if self._closed or self._pool.closed:
+            raise ClientClosedError(f"this {type(self).__name__} is closed; create a new one")
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` (or ``aclose``) ran."""
+        return self._closed or self._pool.closed
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<{type(self).__name__} {self._options.site!r}{state}>"
+
+    # -- the calls ----------------------------------------------------------------------
+
+    def _source(
+        self, messages: Sequence[MessageLike], options: CallOptions, answer: Answer, text_only: bool
+    ) -> Callable[[], AsyncGenerator[List[Any], None]]:
+        """Where a call's batches come from, started when the stream is first read."""
+        transport = self._pool.transport(options.transport)
+        credentials = self._pool.credentials
+
+        def start() -> AsyncGenerator[List[Any], None]:
+            events = stream_batches(transport, credentials, messages, options)
+            return answer_batches(events, answer, text_only)
+
+        return start
+
+    def _blocking_items(
+        self, messages: Sequence[MessageLike], options: CallOptions, answer: Answer, text_only: bool
+    ) -> BlockingIterator[Any]:
+        """A blocking iterator over a call's items, on the transport ``options`` names."""
+        split_messages(messages, options.site)
+        start = self._source(messages, options, answer, text_only)
+        items: BlockingIterator[Any]
+        if options.transport == "requests":
+            items = BlockingStream(start)
+        else:
+            self._pool.use_loop_thread()
+            items = SyncStream(start)
+        self._pool.track(items)
+        return items
+
+    def _async_items(
+        self, messages: Sequence[MessageLike], options: CallOptions, answer: Answer, text_only: bool
+    ) -> AsyncGenerator[Any, None]:
+        if options.transport != "aiohttp":
+            raise ValueError("async calls run on aiohttp; transport='requests' is for blocking calls")
+        split_messages(messages, options.site)
+        return _flat(self._source(messages, options, answer, text_only)())
+
+    def _converse(
+        self, messages: List[Dict[str, str]], options: CallOptions, on_result: Callable[[ChatResult], None]
+    ) -> ChatStream[str]:
+        """A ``Conversation``'s blocking turn."""
+        self._check_open()
+        answer = Answer()
+        return ChatStream(self._blocking_items(messages, options, answer, True), answer, on_result)
+
+    def _aconverse(
+        self, messages: List[Dict[str, str]], options: CallOptions, on_result: Callable[[ChatResult], None]
+    ) -> AsyncChatStream[str]:
+        """A ``Conversation``'s async turn (always on aiohttp)."""
+        self._check_open()
+        if options.transport != "aiohttp":
+            options = dataclasses.replace(options, transport="aiohttp")
+        answer = Answer()
+        return AsyncChatStream(self._async_items(messages, options, answer, True), answer, on_result)
+
+    async def _collect(self, messages: Sequence[MessageLike], options: CallOptions) -> str:
+        """The whole text of one answer, on the running loop."""
+        if options.transport != "aiohttp":
+            raise ValueError("async calls run on aiohttp; transport='requests' is for blocking calls")
+        split_messages(messages, options.site)
+        batches = stream_batches(self._pool.aiohttp, self._pool.credentials, messages, options)
+        parts: List[str] = []
+        try:
+            async for batch in batches:
+                for event in batch:
+                    if type(event) is TextDelta:
+                        parts.append(event.text)
+        finally:
+            await batches.aclose()
+        return "".join(parts)
+
+    def _discover(
+        self, page_url: str, options: CallOptions, bot_id: Optional[str]
+    ) -> Coroutine[Any, Any, Tuple[Site, ChatbotConfig]]:
+        """Read a chatbot page with this client's pool (its nonce joins the pool's)."""
+        transport = self._pool.transport(options.transport)
+        return discover(transport, self._pool.credentials, page_url, options, bot_id)
+
+    def _run(self, coro: Any, transport: TransportName) -> Any:
+        """Run a coroutine of this client's to its end, blocking, on ``transport``."""
+        if transport == "requests":
+            return run_blocking(coro)
+        self._pool.use_loop_thread()
+        return loop_thread.run(coro)
+
+
+class Client(_BaseClient):
+    """A client for blocking code: ask, stream, converse.
+
+    ``url`` names the site (a URL or a ``Site``; default ``$OPCHATGPTS_URL``, else the
+    former opchatgpts.net). Every other keyword is also a per-call keyword of each method,
+    with the same meaning (see README.rst, Configuration). ``max_connections`` bounds the
+    pool. Use it in a ``with`` block, or call ``close()``::
+
+        with opchatgpts.Client(url="https://example.com") as client:
+            print(client.ask("Hello"))
+    """
+
+    def with_options(self, **changes: Unpack[CallKwargs]) -> "Client":
+        """A copy with some settings changed, sharing this client's connections and nonces.
+
+        Closing the copy does not close the pool; closing this client does (for both).
+        """
+        return self._copy(Client, self._options.merge(changes))
+
+    def ask(self, prompt_or_messages: PromptOrMessages, **options: Unpack[CallKwargs]) -> str:
+        """Send a prompt (or a conversation) and return the whole answer."""
+        with self.stream(prompt_or_messages, **options) as parts:
+            return "".join(parts)
+
+    def stream(self, prompt_or_messages: PromptOrMessages, **options: Unpack[CallKwargs]) -> ChatStream[str]:
+        """Stream the answer's text. Iterate it; ``result`` holds the final ``ChatResult``
+        afterwards. Nothing is sent until the first item is read."""
+        opts = self._call_options(options)
+        answer = Answer()
+        items = self._blocking_items(as_messages(prompt_or_messages), opts, answer, text_only=True)
+        return ChatStream(items, answer)
+
+    def stream_events(
+        self, prompt_or_messages: PromptOrMessages, **options: Unpack[CallKwargs]
+    ) -> ChatStream[Event]:
+        """Stream the answer as typed events: ``TextDelta``, ``LiveEvent`` (thinking, tool
+        calls, status...) and ``Done``; ``result`` holds the final ``ChatResult``."""
+        opts = self._call_options(options)
+        answer = Answer()
+        items = self._blocking_items(as_messages(prompt_or_messages), opts, answer, text_only=False)
+        return ChatStream(items, answer)
+
+    def conversation(
+        self, messages: Sequence[MessageLike] = (), **options: Unpack[CallKwargs]
+    ) -> Conversation:
+        """A ``Conversation``: one chat id and the growing history, on this client."""
+        return Conversation(self, messages, **options)
+
+    @classmethod
+    def from_page(cls, page_url: str, **settings: Unpack[ClientSettings]) -> "Client":
+        """A client for the chatbot shown on ``page_url``.
+
+        Reads the settings the plugin prints into the page (bot id, custom id, context id,
+        REST root, nonce, session, message limit). ``bot_id=`` picks one chatbot when the
+        page has several. The other keywords are the constructor's.
+        """
+        client = cls(**settings)
+        try:
+            options = client._options
+            site, bot = client._run(
+                client._discover(page_url, options, settings.get("bot_id")), options.transport
+            )
+        except BaseException:
+            client.close()
+            raise
+        client._options = _on_page(client._options, site, settings)
+        client.chatbot = bot
+        return client
+
+    def close(self) -> None:
+        """Release this client's connections (and its share of the loop thread). Calls still
+        under way end with ``ClientClosedError``. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_pool:
+            self._pool.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+
+class AsyncClient(_BaseClient):
+    """The client for asyncio: the same settings and methods as ``Client``, awaited.
+
+    ::
+
+        async with opchatgpts.AsyncClient(url="https://example.com") as client:
+            print(await client.ask("Hello"))
+            async with client.stream("Tell me more") as stream:
+                async for text in stream:
+                    print(text, end="")
+    """
+
+    def __init__(self, url: Optional[SiteLike] = None, **settings: Unpack[AsyncClientSettings]) -> None:
+        if "transport" in settings:
+            raise TypeError("AsyncClient runs on aiohttp: transport= is for the blocking Client")
+        super().__init__(url, **settings)
+
+    def with_options(self, **changes: Unpack[AsyncCallKwargs]) -> "AsyncClient":
+        """A copy with some settings changed, sharing this client's connections and nonces.
+
+        Closing the copy does not close the pool; closing this client does (for both).
+        """
+        if "transport" in changes:
+            raise TypeError("AsyncClient runs on aiohttp: transport= is for the blocking Client")
+        return self._copy(AsyncClient, self._options.merge(changes))
+
+    async def ask(self, prompt_or_messages: PromptOrMessages, **options: Unpack[AsyncCallKwargs]) -> str:
+        """Send a prompt (or a conversation) and return the whole answer."""
+        return await self._collect(as_messages(prompt_or_messages), self._call_options(options))
+
+    def stream(
+        self, prompt_or_messages: PromptOrMessages, **options: Unpack[AsyncCallKwargs]
+    ) -> AsyncChatStream[str]:
+        """Stream the answer's text: ``async for`` it (or ``async with`` it)."""
+        opts = self._call_options(options)
+        answer = Answer()
+        items = self._async_items(as_messages(prompt_or_messages), opts, answer, True)
+        return AsyncChatStream(items, answer)
+
+    def stream_events(
+        self, prompt_or_messages: PromptOrMessages, **options: Unpack[AsyncCallKwargs]
+    ) -> AsyncChatStream[Event]:
+        """Stream the answer as typed events; ``result`` holds the final ``ChatResult``."""
+        opts = self._call_options(options)
+        answer = Answer()
+        items = self._async_items(as_messages(prompt_or_messages), opts, answer, False)
+        return AsyncChatStream(items, answer)
+
+    def conversation(
+        self, messages: Sequence[MessageLike] = (), **options: Unpack[AsyncCallKwargs]
+    ) -> Conversation:
+        """A ``Conversation`` on this client (``await conversation.ask_async(...)``)."""
+        return Conversation(self, messages, **options)
+
+    @classmethod
+    async def from_page(cls, page_url: str, **settings: Unpack[AsyncClientSettings]) -> "AsyncClient":
+        """The async twin of ``Client.from_page``."""
+        client = cls(**settings)
+        try:
+            site, bot = await client._discover(page_url, client._options, settings.get("bot_id"))
+        except BaseException:
+            await client.aclose()
+            raise
+        client._options = _on_page(client._options, site, settings)
+        client.chatbot = bot
+        return client
+
+    async def aclose(self) -> None:
+        """Release this client's connections. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_pool:
+            await self._pool.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+
+
+async def _flat(batches: AsyncGenerator[List[T], None]) -> AsyncGenerator[T, None]:
+    try:
+        async for batch in batches:
+            for item in batch:
+                yield item
+    finally:
+        await batches.aclose()
+
+
+def _site_list(sites: Sequence[SiteLike]) -> List[SiteLike]:
+    if isinstance(sites, (str, Site)) or not isinstance(sites, Sequence):
+        raise TypeError("sites must be a list of URLs or Sites")
+    if not sites:
+        raise ValueError("sites is empty: name at least one site")
+    return list(sites)
+
+
+def _placeholder_site(url: SiteLike) -> Site:
+    """The site that ``merge`` starts from (it replaces it with the one ``url`` names)."""
+    return url if isinstance(url, Site) else Site(default_url())
+
+
+def _on_page(options: CallOptions, site: Site, settings: Mapping[str, Any]) -> CallOptions:
+    """The options of a client from a page: the page's site, then the caller's own site
+    keywords over it (``bot_id`` only chose the chatbot)."""
+    changes: Dict[str, Any] = {"url": site}
+    changes.update({k: settings[k] for k in SITE_KEYS if k != "bot_id" and settings.get(k) is not None})
+    return options.merge(changes)
+
