@@ -13,6 +13,7 @@ from typing import (
     AsyncGenerator,
     Callable,
     ClassVar,
+    Dict,
     Mapping,
     Optional,
     Sequence,
