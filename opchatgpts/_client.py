@@ -165,7 +165,6 @@ class _BaseClient:
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections must be a positive int, got {max_connections!r}")
         given: Dict[str, Any] = {
-            "url": entries[0],
             "rest_url": rest_url,
             "bot_id": bot_id,
             "custom_id": custom_id,
@@ -182,7 +181,8 @@ class _BaseClient:
         }
         changes = {k: v for k, v in given.items() if v is not None}
         changes.update(stream=stream, verify=verify, max_line_bytes=max_line_bytes, transport=transport)
-        base = CallOptions(site=_placeholder_site(entries[0]))
+        first = entries[0]
+        base = CallOptions(site=first if isinstance(first, Site) else Site.for_url(first))
         self._options = base.merge(changes)
         self._pool = _Pool(max_connections)
         self._owns_pool = True
@@ -499,11 +499,6 @@ def _site_list(sites: Sequence[SiteLike]) -> List[SiteLike]:
     if not sites:
         raise ValueError("sites is empty: name at least one site")
     return list(sites)
-
-
-def _placeholder_site(url: SiteLike) -> Site:
-    """The site that ``merge`` starts from (it replaces it with the one ``url`` names)."""
-    return url if isinstance(url, Site) else Site(default_url())
 
 
 def _on_page(options: CallOptions, site: Site, settings: Mapping[str, Any]) -> CallOptions:
