@@ -97,7 +97,9 @@ def test_async_from_page(site: RunningEmulator) -> None:
 
 def test_two_clients_side_by_side_share_no_nonce() -> None:
     with serve_emulator("session") as one, serve_emulator("nonce") as two:
-        with Client(one.url, timeout=5) as first, Client(two.url, max_retries=0, referer=two.page_url) as second:
+        first = Client(one.url, timeout=5)
+        second = Client(two.url, max_retries=0, referer=two.page_url)
+        with first, second:
             assert first.ask("a") == "Echo: a"
             assert second.ask("b") == "Echo: b"
             assert first.ask("c") == "Echo: c"
@@ -191,7 +193,8 @@ def test_the_loop_thread_stops_with_the_last_client() -> None:
         print("ok")
         """
     )
-    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-W", "error", "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
 
 

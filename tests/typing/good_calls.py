@@ -9,7 +9,8 @@ from opchatgpts import AsyncClient, Client, Opchatgpts, RetryPolicy, Site, Timeo
 
 
 def blocking() -> str:
-    with Client("https://example.com", bot_id="default", timeout=5, max_retries=1, transport="requests") as client:
+    client = Client("https://example.com", bot_id="default", timeout=5, max_retries=1, transport="requests")
+    with client:
         fast = client.with_options(timeout=Timeout(connect=2, read=10, total=30), proxy=None)
         text = client.ask("hi", chat_id="abc", stream=False, verify=ssl.create_default_context())
         for delta in fast.stream([{"role": "user", "content": "hi"}], extra_body={"temperature": 0.2}):
