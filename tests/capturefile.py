@@ -6,22 +6,45 @@ lines ending in CRLF, then the body exactly as received and one LF added by the
 capture script) and a ``### ---- curl exit=N ...`` trailer line. Long request
 bodies are cut in the file and end in ``... [body truncated in this file: N bytes
 total]``.
+
+The attachment captures (``captures/attachments/``) differ a little: their
+request comes from ``curl --trace``, and neither a request body nor a response body
+that already ends in LF has one added (an event stream, a page ending in
+``</html>\n``); the PNG bytes of a
+body are shown as ``<N bytes PNG>`` (see :func:`expand`); ``### note:`` lines
+explain a case; a chat submit ends with an ``UPSTREAM`` section, one JSON object a
+line: what the stand-in model received.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from multidict import CIMultiDict
 
-__all__ = ["Capture", "parse"]
+__all__ = ["PLACEHOLDER", "Capture", "expand", "parse"]
 
 _REQUEST_MARK = b"### ---- REQUEST"
 _RESPONSE_MARK = b"### ---- RESPONSE"
 _TRAILER_MARK = b"### ---- curl exit"
+_UPSTREAM_MARK = b"### ---- UPSTREAM"
+_NOTE = re.compile(rb"^### note: (.*)$", re.MULTILINE)
 _TRUNCATED = re.compile(rb"\.\.\. \[body truncated in this file: (\d+) bytes total\]$")
+PLACEHOLDER = re.compile(rb"<(\d+) bytes PNG>")
+"""How the attachment captures show N bytes of PNG data."""
+
+
+def expand(body: bytes, png: Callable[[int], bytes]) -> bytes:
+    """``body`` with each ``<N bytes PNG>`` replaced by ``png(N)``."""
+    return PLACEHOLDER.sub(lambda match: png(int(match.group(1))), body)
+
+
+def _expanded_length(body: bytes) -> int:
+    return len(body) + sum(int(m.group(1)) - len(m.group()) for m in PLACEHOLDER.finditer(body))
 
 
 @dataclass
@@ -46,6 +69,10 @@ class Capture:
     response_body: bytes
     """Exactly as received."""
     curl_exit: int | None
+    notes: list[str] = field(default_factory=list)
+    """The ``### note:`` lines."""
+    upstream: list[dict[str, Any]] | None = None
+    """The requests the stand-in model received (attachment captures), or None."""
 
     def response_header(self, name: str) -> str | None:
         """The first value of a response header, or None."""
@@ -87,15 +114,17 @@ def parse(path: str | Path) -> Capture:
     if trailer < response_start:
         raise ValueError(f"{path}: no curl trailer after the response")
 
-    # A request with a body is followed by one added LF; one without has none.
+    # A request with a body is followed by one added LF; one without has none,
+    # nor has a multipart body from curl --trace (its Content-Length tells).
     request_lines, request_body = _split_head(data[request_start : response_mark + 1])
-    if request_body.endswith(b"\n"):
-        request_body = request_body[:-1]
     method, target, _version = request_lines[0].split(" ", 2)
     request_headers: CIMultiDict[str] = CIMultiDict()
     for line in request_lines[1:]:
         name, value = _header(line)
         request_headers[name] = value
+    stated = request_headers.get("Content-Length")
+    if request_body.endswith(b"\n") and (stated is None or _expanded_length(request_body) != int(stated)):
+        request_body = request_body[:-1]
     truncated = _TRUNCATED.search(request_body)
     if truncated is not None:
         request_body = request_body[: truncated.start()]
@@ -104,6 +133,7 @@ def parse(path: str | Path) -> Capture:
         length = request_headers.get("Content-Length")
         body_length = int(length) if length is not None else len(request_body)
 
+    trace = b"curl --trace" in data[data.index(_REQUEST_MARK) : request_start]
     response_section = data[response_start:trailer]
     while True:
         lines, response_body = _split_head(response_section)
@@ -112,7 +142,13 @@ def parse(path: str | Path) -> Capture:
             break
         response_section = response_body
 
+    if trace and response_body.endswith((b"\n", b"</html>")):
+        response_body += b"\n"  # its own LF, not an added one
     exit_match = re.search(rb"curl exit=(\d+)", data[trailer:])
+    upstream = None
+    if _UPSTREAM_MARK in data[trailer:]:
+        section = data[data.index(_UPSTREAM_MARK, trailer) :].split(b"\n", 1)[1]
+        upstream = [json.loads(line) for line in section.splitlines() if line.strip()]
     return Capture(
         name=match.group(1),
         request_method=method,
@@ -126,4 +162,6 @@ def parse(path: str | Path) -> Capture:
         response_headers=[_header(line) for line in lines[1:]],
         response_body=response_body,
         curl_exit=int(exit_match.group(1)) if exit_match else None,
+        notes=[note.decode("utf-8") for note in _NOTE.findall(data[:request_start])],
+        upstream=upstream,
     )

@@ -30,14 +30,14 @@ from opchatgpts.testing import (
 
 CAPTURES = Path(__file__).parent / "captures"
 GENERATION_OF_VERSION = {"1.9.99": "open", "2.4.3": "nonce", "3.6.2": "session"}
-# Files that are not chat exchanges, or that need plugin settings the emulator
-# does not have (rich events need the plugin's event logs on).
+# Files that are not chat exchanges.
 NOT_REPLAYED = {
     "page",
     "rest_namespace_mwai_v1",
-    "stream_rich_events",
     "new_token_nonces",
 }
+# Recorded with the plugin's event logs on (the others with them off).
+WITH_EVENT_LOGS = {"stream_rich_events"}
 REPLAYED = sorted(
     path
     for version in GENERATION_OF_VERSION
@@ -57,6 +57,7 @@ PER_RECORDING = (
     (re.compile(rb"chatcmpl-[0-9a-z]+"), b"chatcmpl-ID"),
     (re.compile(rb'((?:new_token|restNonce|sessionId)\\?":\\?")[0-9a-f]+'), rb"\1X"),
     (re.compile(rb"127\.0\.0\.1:\d+"), b"HOST"),
+    (re.compile(rb'("timestamp":)[0-9.]+'), rb"\1T"),
 )
 
 
@@ -174,7 +175,9 @@ async def submit(
 @pytest.mark.parametrize("path", REPLAYED, ids=lambda p: f"{p.parent.name}/{p.stem}")
 async def test_replays_capture(path: Path) -> None:
     capture = parse(path)
-    async with serve_emulator_async(GENERATION_OF_VERSION[path.parent.name]) as running:
+    generation = GENERATION_OF_VERSION[path.parent.name]
+    options = {"event_logs": path.stem in WITH_EVENT_LOGS} if generation == "session" else {}
+    async with serve_emulator_async(generation, **options) as running:
         emulator = running.emulator
         headers = {
             name: capture.request_headers[name]
@@ -223,7 +226,8 @@ def data_system(page: bytes) -> dict[str, Any]:
 async def test_page_matches_capture(version: str) -> None:
     generation = GENERATION_OF_VERSION[version]
     capture = parse(CAPTURES / version / "page.txt")
-    async with serve_emulator_async(generation) as running:
+    options = {"event_logs": False} if generation == "session" else {}  # recorded with them off
+    async with serve_emulator_async(generation, **options) as running:
         answer = await fetch("GET", running.page_url)
     assert answer.status == 200
     assert answer.headers["Content-Type"] == capture.response_header("Content-Type")
@@ -456,7 +460,9 @@ async def test_error_after() -> None:
         running.emulator.faults = Faults(error_after=2)
         nonce = running.emulator.previous_nonce
         answer = await submit(running, chat("one two three"), nonce=nonce)
-    assert events(answer.body) == [
+    status, *rest = events(answer.body)
+    assert status["subtype"] == "status"  # event logs are on: it carries no answer text
+    assert rest == [
         {"type": "live", "data": "Echo:"},
         {"type": "live", "data": " one"},
         {"type": "error", "data": "Emulated failure"},
