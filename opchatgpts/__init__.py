@@ -11,6 +11,8 @@ Quick start::
 from ._client import AsyncClient, Client
 from ._conversation import Conversation
 from ._exceptions import (
+    AllSitesFailedError,
+    AllSitesUnreachableError,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -94,5 +96,7 @@ __all__ = [
     "RemoteProtocolError",
     "ResponseTooLargeError",
     "StreamTimeoutError",
+    "AllSitesFailedError",
+    "AllSitesUnreachableError",
     "__version__",
 ]

@@ -17,13 +17,19 @@ import shutil
 import sys
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
 
 from ._client import Client
 from ._conversation import Conversation
-from ._exceptions import DiscoveryError, InvalidMessagesError, InvalidMessagesTypeError, OpchatgptsError
+from ._exceptions import (
+    AllSitesFailedError,
+    DiscoveryError,
+    InvalidMessagesError,
+    InvalidMessagesTypeError,
+    OpchatgptsError,
+)
 from ._models import LiveEvent, TextDelta
-from ._site import PUBLIC_URL, URL_ENV, default_url
+from ._site import PUBLIC_URL, URL_ENV, Site, default_url
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -92,10 +98,13 @@ def _site_options(parser: argparse.ArgumentParser) -> None:
     site = parser.add_argument_group("site")
     where = site.add_mutually_exclusive_group()
     where.add_argument(
-        "--url", help=f"the site root (default: ${URL_ENV}, else {PUBLIC_URL}, which is offline now)"
+        "--url", action="append",
+        help=f"the site root (default: ${URL_ENV}, else {PUBLIC_URL}, which is offline now). "
+        "Give it several times for failover: the sites are tried in that order",
     )
     where.add_argument(
-        "--page", metavar="URL", help="a page showing the chatbot: read the bot's settings from it"
+        "--page", metavar="URL", action="append",
+        help="a page showing the chatbot: read the bot's settings from it (several times: failover)",
     )
     site.add_argument("--bot-id", help="the chatbot id (default: 'default'; with --page, picks a bot)")
     site.add_argument("--custom-id", help="the id of a chatbot defined inline in a shortcode")
@@ -256,8 +265,29 @@ def _client(options: argparse.Namespace) -> Client:
     if options.context_id is not None:
         settings["context_id"] = options.context_id
     if options.page:
-        return Client.from_page(_http_url("--page", options.page), **settings)
-    return Client(_http_url("--url", options.url or default_url()), **settings)
+        pages = [_http_url("--page", page) for page in options.page]
+        if len(pages) == 1:
+            return Client.from_page(pages[0], **settings)
+        return Client(sites=_sites_on(pages, settings), **settings)
+    urls = [_http_url("--url", url) for url in options.url or [default_url()]]
+    return Client(sites=urls, **settings)
+
+
+def _sites_on(pages: List[str], settings: Dict[str, Any]) -> List[Site]:
+    """The sites of several chatbot pages; a page that cannot be read is left out (and
+    said so), unless none can."""
+    sites: List[Site] = []
+    failures: List[Tuple[str, Exception]] = []
+    for page in pages:
+        try:
+            with Client.from_page(page, **settings) as client:
+                sites.append(client.site)
+        except OpchatgptsError as exc:
+            failures.append((page, exc))
+            _notice(f"opchatgpts: --page {page} left out: {type(exc).__name__}: {exc}")
+    if not sites:
+        raise AllSitesFailedError(failures)
+    return sites
 
 
 def _load_history(path: str) -> List[Dict[str, str]]:

@@ -33,7 +33,8 @@ from ._conversation import Conversation
 from ._credentials import CredentialStore
 from ._engine import discover, stream_batches
 from ._exceptions import ClientClosedError
-from ._models import ChatResult, Event, MessageLike, TextDelta, Timeout
+from ._failover import DEFAULT_COOLDOWN, SiteHealth, failover_batches
+from ._models import ChatResult, Event, MessageLike, Timeout
 from ._options import (
     SITE_KEYS,
     AsyncCallKwargs,
@@ -65,12 +66,16 @@ PromptOrMessages = Union[str, Sequence[MessageLike]]
 
 _CLOSED_DURING_CALL = "the client was closed while this call was under way"
 
+#: The sites one call may try, in order, each with its settings.
+Plan = Tuple[CallOptions, ...]
+
 
 class _Pool:
     """What a client shares with its ``with_options`` copies: connections, cookies, nonces."""
 
-    def __init__(self, max_connections: int) -> None:
+    def __init__(self, max_connections: int, failover_cooldown: float = DEFAULT_COOLDOWN) -> None:
         self.credentials = CredentialStore()
+        self.health = SiteHealth(failover_cooldown)
         self.aiohttp = AiohttpPool(max_connections)
         self._max_connections = max_connections
         self._requests: Optional[RequestsTransport] = None
@@ -127,7 +132,7 @@ class _Pool:
 class _BaseClient:
     """What both clients share: the settings and the pool."""
 
-    _options: CallOptions
+    _sites: Tuple[CallOptions, ...]
     _pool: _Pool
     _owns_pool: bool
     #: The chatbot settings ``from_page`` read, if this client came from a page.
@@ -156,14 +161,17 @@ class _BaseClient:
         nonce: Optional[str] = None,
         transport: TransportName = "aiohttp",
         max_connections: int = 100,
+        failover_cooldown: float = DEFAULT_COOLDOWN,
     ) -> None:
         if url is not None and sites is not None:
             raise TypeError("give url= (one site) or sites= (several), not both")
         entries = _site_list(sites) if sites is not None else [url if url is not None else default_url()]
-        if len(entries) > 1:
-            raise NotImplementedError("several sites (failover) are not supported yet; give one")
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections must be a positive int, got {max_connections!r}")
+        if isinstance(failover_cooldown, bool) or not isinstance(failover_cooldown, (int, float)):
+            raise TypeError("failover_cooldown must be a number of seconds")
+        if failover_cooldown < 0:
+            raise ValueError(f"failover_cooldown must be >= 0, got {failover_cooldown!r}")
         given: Dict[str, Any] = {
             "rest_url": rest_url,
             "bot_id": bot_id,
@@ -181,10 +189,8 @@ class _BaseClient:
         }
         changes = {k: v for k, v in given.items() if v is not None}
         changes.update(stream=stream, verify=verify, max_line_bytes=max_line_bytes, transport=transport)
-        first = entries[0]
-        base = CallOptions(site=first if isinstance(first, Site) else Site.for_url(first))
-        self._options = base.merge(changes)
-        self._pool = _Pool(max_connections)
+        self._sites = tuple(CallOptions(site=_site(entry)).merge(changes) for entry in entries)
+        self._pool = _Pool(max_connections, failover_cooldown)
         self._owns_pool = True
         self._closed = False
         self.chatbot = None
@@ -193,27 +199,39 @@ class _BaseClient:
 
     @property
     def site(self) -> Site:
-        """The site this client talks to."""
-        return self._options.site
+        """The site this client talks to (the first, if it has several)."""
+        return self._sites[0].site
+
+    @property
+    def sites(self) -> Tuple[Site, ...]:
+        """Every site of this client, in the order calls try them."""
+        return tuple(options.site for options in self._sites)
 
     @property
     def options(self) -> CallOptions:
-        """The settings every call starts from."""
-        return self._options
+        """The settings every call starts from (those of the first site)."""
+        return self._sites[0]
 
-    def _copy(self, cls: Type[B], options: CallOptions) -> B:
-        self._check_open()
+    def _copy(self, cls: Type[B], changes: Mapping[str, Any]) -> B:
+        """A client of class ``cls`` on this one's pool, with ``changes`` (checked)."""
+        plan = self._plan(changes)
         copy = object.__new__(cls)
-        copy._options = options
+        copy._sites = plan
         copy._pool = self._pool
         copy._owns_pool = False
         copy._closed = False
         copy.chatbot = self.chatbot
         return copy
 
-    def _call_options(self, changes: Mapping[str, Any]) -> CallOptions:
+    def _plan(self, changes: Mapping[str, Any]) -> Tuple[CallOptions, ...]:
+        """The sites a call tries, each with its settings: ``changes`` merged over this
+        client's. A ``url`` among them names the one site to use."""
         self._check_open()
-        return self._options.merge(changes) if changes else self._options
+        if not changes:
+            return self._sites
+        if "url" in changes:
+            return (self._sites[0].merge(changes),)
+        return tuple(options.merge(changes) for options in self._sites)
 
     def _check_open(self) -> None:
         if self._closed or self._pool.closed:
@@ -226,31 +244,42 @@ class _BaseClient:
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
-        return f"<{type(self).__name__} {self._options.site!r}{state}>"
+        sites = ", ".join(repr(options.site) for options in self._sites)
+        return f"<{type(self).__name__} {sites}{state}>"
 
     # -- the calls ----------------------------------------------------------------------
 
     def _source(
-        self, messages: Sequence[MessageLike], options: CallOptions, answer: Answer, text_only: bool
+        self, messages: Sequence[MessageLike], plan: Plan, answer: Answer, text_only: bool
     ) -> Callable[[], AsyncGenerator[List[Any], None]]:
         """Where a call's batches come from, started when the stream is first read."""
-        transport = self._pool.transport(options.transport)
-        credentials = self._pool.credentials
+        pool = self._pool
+        if len(plan) == 1:
+            options = plan[0]
+            transport = pool.transport(options.transport)
 
-        def start() -> AsyncGenerator[List[Any], None]:
-            events = stream_batches(transport, credentials, messages, options)
-            return answer_batches(events, answer, text_only)
+            def start() -> AsyncGenerator[List[Any], None]:
+                events = stream_batches(transport, pool.credentials, messages, options)
+                return answer_batches(events, answer, text_only)
 
-        return start
+            return start
+
+        def one_site(options: CallOptions) -> AsyncGenerator[List[Event], None]:
+            return stream_batches(pool.transport(options.transport), pool.credentials, messages, options)
+
+        def start_failover() -> AsyncGenerator[List[Any], None]:
+            return answer_batches(failover_batches(one_site, pool.health, plan), answer, text_only)
+
+        return start_failover
 
     def _blocking_items(
-        self, messages: Sequence[MessageLike], options: CallOptions, answer: Answer, text_only: bool
+        self, messages: Sequence[MessageLike], plan: Plan, answer: Answer, text_only: bool
     ) -> BlockingIterator[Any]:
-        """A blocking iterator over a call's items, on the transport ``options`` names."""
-        split_messages(messages, options.site)
-        start = self._source(messages, options, answer, text_only)
+        """A blocking iterator over a call's items, on the transport the plan names."""
+        split_messages(messages, plan[0].site)
+        start = self._source(messages, plan, answer, text_only)
         items: BlockingIterator[Any]
-        if options.transport == "requests":
+        if plan[0].transport == "requests":
             items = BlockingStream(start)
         else:
             self._pool.use_loop_thread()
@@ -259,43 +288,35 @@ class _BaseClient:
         return items
 
     def _async_items(
-        self, messages: Sequence[MessageLike], options: CallOptions, answer: Answer, text_only: bool
+        self, messages: Sequence[MessageLike], plan: Plan, answer: Answer, text_only: bool
     ) -> AsyncGenerator[Any, None]:
-        if options.transport != "aiohttp":
-            raise ValueError("async calls run on aiohttp; transport='requests' is for blocking calls")
-        split_messages(messages, options.site)
-        return _flat(self._source(messages, options, answer, text_only)())
+        split_messages(messages, plan[0].site)
+        return _flat(self._source(messages, _on_aiohttp(plan), answer, text_only)())
 
     def _converse(
-        self, messages: List[Dict[str, str]], options: CallOptions, on_result: Callable[[ChatResult], None]
+        self, messages: List[Dict[str, str]], plan: Plan, on_result: Callable[[ChatResult], None]
     ) -> ChatStream[str]:
         """A ``Conversation``'s blocking turn."""
         self._check_open()
         answer = Answer()
-        return ChatStream(self._blocking_items(messages, options, answer, True), answer, on_result)
+        return ChatStream(self._blocking_items(messages, plan, answer, True), answer, on_result)
 
     def _aconverse(
-        self, messages: List[Dict[str, str]], options: CallOptions, on_result: Callable[[ChatResult], None]
+        self, messages: List[Dict[str, str]], plan: Plan, on_result: Callable[[ChatResult], None]
     ) -> AsyncChatStream[str]:
         """A ``Conversation``'s async turn (always on aiohttp)."""
         self._check_open()
-        if options.transport != "aiohttp":
-            options = dataclasses.replace(options, transport="aiohttp")
         answer = Answer()
-        return AsyncChatStream(self._async_items(messages, options, answer, True), answer, on_result)
+        return AsyncChatStream(self._async_items(messages, plan, answer, True), answer, on_result)
 
-    async def _collect(self, messages: Sequence[MessageLike], options: CallOptions) -> str:
+    async def _collect(self, messages: Sequence[MessageLike], plan: Plan) -> str:
         """The whole text of one answer, on the running loop."""
-        if options.transport != "aiohttp":
-            raise ValueError("async calls run on aiohttp; transport='requests' is for blocking calls")
-        split_messages(messages, options.site)
-        batches = stream_batches(self._pool.aiohttp, self._pool.credentials, messages, options)
+        split_messages(messages, plan[0].site)
+        batches = self._source(messages, _on_aiohttp(plan), Answer(), True)()
         parts: List[str] = []
         try:
-            async for batch in batches:
-                for event in batch:
-                    if type(event) is TextDelta:
-                        parts.append(event.text)
+            async for texts in batches:
+                parts += texts
         finally:
             await batches.aclose()
         return "".join(parts)
@@ -332,7 +353,7 @@ class Client(_BaseClient):
 
         Closing the copy does not close the pool; closing this client does (for both).
         """
-        return self._copy(Client, self._options.merge(changes))
+        return self._copy(Client, changes)
 
     def ask(self, prompt_or_messages: PromptOrMessages, **options: Unpack[CallKwargs]) -> str:
         """Send a prompt (or a conversation) and return the whole answer."""
@@ -342,9 +363,8 @@ class Client(_BaseClient):
     def stream(self, prompt_or_messages: PromptOrMessages, **options: Unpack[CallKwargs]) -> ChatStream[str]:
         """Stream the answer's text. Iterate it; ``result`` holds the final ``ChatResult``
         afterwards. Nothing is sent until the first item is read."""
-        opts = self._call_options(options)
         answer = Answer()
-        items = self._blocking_items(as_messages(prompt_or_messages), opts, answer, text_only=True)
+        items = self._blocking_items(as_messages(prompt_or_messages), self._plan(options), answer, True)
         return ChatStream(items, answer)
 
     def stream_events(
@@ -352,9 +372,8 @@ class Client(_BaseClient):
     ) -> ChatStream[Event]:
         """Stream the answer as typed events: ``TextDelta``, ``LiveEvent`` (thinking, tool
         calls, status...) and ``Done``; ``result`` holds the final ``ChatResult``."""
-        opts = self._call_options(options)
         answer = Answer()
-        items = self._blocking_items(as_messages(prompt_or_messages), opts, answer, text_only=False)
+        items = self._blocking_items(as_messages(prompt_or_messages), self._plan(options), answer, False)
         return ChatStream(items, answer)
 
     def conversation(
@@ -373,14 +392,14 @@ class Client(_BaseClient):
         """
         client = cls(**settings)
         try:
-            options = client._options
+            options = client.options
             site, bot = client._run(
                 client._discover(page_url, options, settings.get("bot_id")), options.transport
             )
         except BaseException:
             client.close()
             raise
-        client._options = _on_page(client._options, site, settings)
+        client._sites = (_on_page(client.options, site, settings),)
         client.chatbot = bot
         return client
 
@@ -425,28 +444,26 @@ class AsyncClient(_BaseClient):
         """
         if "transport" in changes:
             raise TypeError("AsyncClient runs on aiohttp: transport= is for the blocking Client")
-        return self._copy(AsyncClient, self._options.merge(changes))
+        return self._copy(AsyncClient, changes)
 
     async def ask(self, prompt_or_messages: PromptOrMessages, **options: Unpack[AsyncCallKwargs]) -> str:
         """Send a prompt (or a conversation) and return the whole answer."""
-        return await self._collect(as_messages(prompt_or_messages), self._call_options(options))
+        return await self._collect(as_messages(prompt_or_messages), self._plan(options))
 
     def stream(
         self, prompt_or_messages: PromptOrMessages, **options: Unpack[AsyncCallKwargs]
     ) -> AsyncChatStream[str]:
         """Stream the answer's text: ``async for`` it (or ``async with`` it)."""
-        opts = self._call_options(options)
         answer = Answer()
-        items = self._async_items(as_messages(prompt_or_messages), opts, answer, True)
+        items = self._async_items(as_messages(prompt_or_messages), self._plan(options), answer, True)
         return AsyncChatStream(items, answer)
 
     def stream_events(
         self, prompt_or_messages: PromptOrMessages, **options: Unpack[AsyncCallKwargs]
     ) -> AsyncChatStream[Event]:
         """Stream the answer as typed events; ``result`` holds the final ``ChatResult``."""
-        opts = self._call_options(options)
         answer = Answer()
-        items = self._async_items(as_messages(prompt_or_messages), opts, answer, False)
+        items = self._async_items(as_messages(prompt_or_messages), self._plan(options), answer, False)
         return AsyncChatStream(items, answer)
 
     def conversation(
@@ -460,11 +477,11 @@ class AsyncClient(_BaseClient):
         """The async twin of ``Client.from_page``."""
         client = cls(**settings)
         try:
-            site, bot = await client._discover(page_url, client._options, settings.get("bot_id"))
+            site, bot = await client._discover(page_url, client.options, settings.get("bot_id"))
         except BaseException:
             await client.aclose()
             raise
-        client._options = _on_page(client._options, site, settings)
+        client._sites = (_on_page(client.options, site, settings),)
         client.chatbot = bot
         return client
 
@@ -491,6 +508,17 @@ async def _flat(batches: AsyncGenerator[List[T], None]) -> AsyncGenerator[T, Non
                 yield item
     finally:
         await batches.aclose()
+
+
+def _on_aiohttp(plan: Plan) -> Plan:
+    """The plan of an async call: on aiohttp, whatever a blocking client's transport is."""
+    if all(options.transport == "aiohttp" for options in plan):
+        return plan
+    return tuple(dataclasses.replace(options, transport="aiohttp") for options in plan)
+
+
+def _site(entry: Any) -> Site:
+    return entry if isinstance(entry, Site) else Site.for_url(entry)
 
 
 def _site_list(sites: Sequence[SiteLike]) -> List[SiteLike]:

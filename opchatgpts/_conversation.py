@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ._exceptions import InvalidMessagesTypeError
 from ._models import ChatResult, MessageLike
@@ -16,18 +16,18 @@ __all__ = ["Conversation"]
 ResultHook = Callable[[ChatResult], None]
 
 
+#: The sites a turn may try, in order, each with its settings.
+Plan = Tuple[CallOptions, ...]
+
+
 class _Client(Protocol):
     """What a conversation needs of its client (``Client`` and ``AsyncClient`` both)."""
 
-    def _call_options(self, changes: Any) -> CallOptions: ...
+    def _plan(self, changes: Any) -> Plan: ...
 
-    def _converse(
-        self, messages: List[Dict[str, str]], options: CallOptions, on_result: ResultHook
-    ) -> Any: ...
+    def _converse(self, messages: List[Dict[str, str]], plan: Plan, on_result: ResultHook) -> Any: ...
 
-    def _aconverse(
-        self, messages: List[Dict[str, str]], options: CallOptions, on_result: ResultHook
-    ) -> Any: ...
+    def _aconverse(self, messages: List[Dict[str, str]], plan: Plan, on_result: ResultHook) -> Any: ...
 
 
 #: Gives ``Conversation`` a client when none is named: the package's default client.
@@ -61,7 +61,7 @@ class Conversation:
                 raise TypeError("Conversation needs a client")
             client = default_client()
         self.client = client
-        self._options = client._call_options(options)  # checked now, before any I/O
+        self._plan = client._plan(options)  # checked now, before any I/O
         self.chat_id = chat_id or new_chat_id()
         self.messages: List[Dict[str, str]] = check_messages(messages)
         self.last_result: Optional[ChatResult] = None
@@ -73,7 +73,7 @@ class Conversation:
         """A conversation with options already resolved (the gpt4free face's)."""
         conversation = cls.__new__(cls)
         conversation.client = client
-        conversation._options = options
+        conversation._plan = (options,)
         conversation.chat_id = chat_id or options.chat_id or new_chat_id()
         conversation.messages = check_messages(messages)
         conversation.last_result = None
@@ -86,8 +86,8 @@ class Conversation:
 
     @property
     def options(self) -> CallOptions:
-        """The settings of each turn (the site, timeouts...)."""
-        return self._options
+        """The settings of each turn (the site, timeouts...; the first site's, if several)."""
+        return self._plan[0]
 
     def reset(self) -> None:
         """Forget the history and start a new conversation (a new chat id)."""
@@ -100,8 +100,8 @@ class Conversation:
             raise InvalidMessagesTypeError(f"the message must be a string, not {type(text).__name__}")
         return [*self.messages, {"role": "user", "content": text}]
 
-    def _call(self) -> CallOptions:
-        return dataclasses.replace(self._options, chat_id=self.chat_id, stream=True)
+    def _call(self) -> Plan:
+        return tuple(dataclasses.replace(o, chat_id=self.chat_id, stream=True) for o in self._plan)
 
     def _on_result(self, text: str) -> ResultHook:
         def record(result: ChatResult) -> None:

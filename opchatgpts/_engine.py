@@ -74,7 +74,9 @@ async def stream_batches(
     response = await _open_chat(transport, messages, options, connect, auth)
     _learn_header_nonce(auth, response, options.site)
     try:
-        reader = ResponseReader(chat_id=options.chat_id, max_line_bytes=options.max_line_bytes)
+        reader = ResponseReader(
+            chat_id=options.chat_id, max_line_bytes=options.max_line_bytes, site=options.site.url
+        )
         idle = options.timeout.read
         last_event = time.monotonic()
         while True:

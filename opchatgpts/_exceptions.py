@@ -10,7 +10,7 @@ The class says who is to blame and when it happened:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
     "OpchatgptsError",
@@ -36,6 +36,8 @@ __all__ = [
     "RemoteProtocolError",
     "ResponseTooLargeError",
     "StreamTimeoutError",
+    "AllSitesFailedError",
+    "AllSitesUnreachableError",
 ]
 
 
@@ -195,3 +197,33 @@ class ResponseTooLargeError(RemoteProtocolError):
 
 class StreamTimeoutError(StreamError, TimeoutError):
     """No event arrived within the read timeout, or the total timeout ran out mid-answer."""
+
+
+# -- a client with several sites --------------------------------------------------------------
+
+
+class AllSitesFailedError(OpchatgptsError):
+    """Every site of a client with several failed before any text arrived.
+
+    ``errors`` holds each site's URL and its error, in the order they were tried; the
+    message names them one per line.
+    """
+
+    def __init__(self, errors: Sequence[Tuple[str, BaseException]]) -> None:
+        self.errors: List[Tuple[str, BaseException]] = list(errors)
+        lines = "".join(f"\n  {url}: {type(error).__name__}: {error}" for url, error in errors)
+        self.message = f"all {len(errors)} sites failed:{lines}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AllSitesUnreachableError(AllSitesFailedError, APIConnectionError):
+    """Every site failed to connect or timed out: also an ``APIConnectionError``, so code
+    that handles a connection failure handles this one too."""
+
+    def __init__(self, errors: Sequence[Tuple[str, BaseException]]) -> None:
+        AllSitesFailedError.__init__(self, errors)
+        self.url = ""
+        self.attempts = sum(getattr(error, "attempts", 1) for _, error in errors)

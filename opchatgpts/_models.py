@@ -54,6 +54,8 @@ class ChatResult:
     images: Optional[List[Any]] = None
     actions: List[Any] = field(default_factory=list)
     chat_id: Optional[str] = None
+    #: The root URL of the site that answered (the one a client with several sites used).
+    site: Optional[str] = None
     new_token: Optional[str] = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 

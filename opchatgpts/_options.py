@@ -105,6 +105,7 @@ class AsyncClientSettings(_SiteFields, _Connection, total=False):
     stream: bool
     proxy: Optional[str]
     max_connections: int
+    failover_cooldown: float
 
 
 class ClientSettings(AsyncClientSettings, total=False):

@@ -135,7 +135,7 @@ class Opchatgpts:
         The messages are checked at once, before any I/O.
         """
         options = cls.call_options(**_async({**kwargs, "proxy": proxy}))
-        return _default.get()._async_items(messages, options, Answer(), True)
+        return _default.get()._async_items(messages, (options,), Answer(), True)
 
     @classmethod
     def create_completion(
@@ -153,7 +153,7 @@ class Opchatgpts:
         the connection at once.
         """
         options = cls.call_options(stream=stream, proxy=proxy, **kwargs)
-        items: BlockingIterator[str] = _default.get()._blocking_items(messages, options, Answer(), True)
+        items: BlockingIterator[str] = _default.get()._blocking_items(messages, (options,), Answer(), True)
         return items
 
     @classmethod
@@ -184,7 +184,7 @@ class Opchatgpts:
         """
         options = cls.call_options(**kwargs)
         answer = Answer()
-        items = _default.get()._blocking_items(messages, options, answer, text)
+        items = _default.get()._blocking_items(messages, (options,), answer, text)
         return ChatStream(items, answer, on_result)
 
     @classmethod
@@ -199,7 +199,7 @@ class Opchatgpts:
         """The async twin of ``stream_events``."""
         options = cls.call_options(**_async(kwargs))
         answer = Answer()
-        items = _default.get()._async_items(messages, options, answer, text)
+        items = _default.get()._async_items(messages, (options,), answer, text)
         return AsyncChatStream(items, answer, on_result)
 
     @classmethod
@@ -269,7 +269,7 @@ def ask(
     subclass of ``Opchatgpts``) and ``model``.
     """
     options = provider.call_options(**kwargs)
-    with _default.get()._blocking_items(as_messages(prompt_or_messages), options, Answer(), True) as parts:
+    with _default.get()._blocking_items(as_messages(prompt_or_messages), (options,), Answer(), True) as parts:
         return "".join(parts)
 
 
@@ -282,7 +282,7 @@ async def ask_async(
 ) -> str:
     """The async twin of ``ask``."""
     options = provider.call_options(**_async(kwargs))
-    return await _default.get()._collect(as_messages(prompt_or_messages), options)
+    return await _default.get()._collect(as_messages(prompt_or_messages), (options,))
 
 
 async def aclose() -> None:

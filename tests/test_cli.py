@@ -163,6 +163,29 @@ def test_page_discovery(tmp_path):
     assert (body["botId"], body["contextId"]) == ("helper", 77)
 
 
+def test_several_urls_fail_over_in_order(emulator):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    done = run_cli("--url", dead, "--url", emulator.url, "--retries", "0", "-v", "over there")
+    assert (done.returncode, done.stdout) == (0, "Echo: over there\n"), done.stderr
+    assert f"{dead} failed (APIConnectionError" in done.stderr and f"trying {emulator.url}" in done.stderr
+    down = run_cli("--url", dead, "--url", dead + "/other", "--retries", "0", "hi")
+    assert down.returncode == 3  # every site unreachable: a connection failure
+    line = one_error_line(down.stderr)
+    assert "AllSitesUnreachableError: all 2 sites failed:" in line
+    assert f" {dead}: APIConnectionError: " in line and f" {dead}/other: APIConnectionError: " in line
+
+
+def test_several_pages_fail_over(emulator):
+    with serve_emulator("nonce") as second:
+        missing = emulator.url + "/no-such-page/"
+        done = run_cli("--page", missing, "--page", second.page_url, "--json", "paged")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["reply"] == "Echo: paged"
+        assert f"--page {missing} left out" in done.stderr
+
+
 def test_demo_streams_from_its_own_emulator():
     done = run_cli("demo", "hi", "there")
     assert (done.returncode, done.stdout) == (0, "Echo: hi there\n"), done.stderr

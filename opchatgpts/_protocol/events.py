@@ -33,7 +33,7 @@ def _loads_event(payload: str) -> Any:
     return obj if end == len(payload) else _loads(payload)
 
 
-def parse_event(payload: str, chat_id: Optional[str] = None) -> Optional[Event]:
+def parse_event(payload: str, chat_id: Optional[str] = None, site: Optional[str] = None) -> Optional[Event]:
     """Decode one event's ``data``. Returns ``None`` for event types this SDK does not know.
 
     Raises ``ServerReportedError`` for an ``error`` event and ``RemoteProtocolError`` for
@@ -61,7 +61,7 @@ def parse_event(payload: str, chat_id: Optional[str] = None) -> Optional[Event]:
             metadata=obj.get("metadata") or {},
         )
     if kind == "end":
-        return Done(result_from_payload(_end_payload(obj.get("data")), chat_id))
+        return Done(result_from_payload(_end_payload(obj.get("data")), chat_id, site))
     if kind == "error":
         message = obj.get("data")
         raise ServerReportedError(str(message) if message else "the server reported an error")
@@ -84,7 +84,9 @@ def _end_payload(data: Any) -> Mapping[str, Any]:
     return data
 
 
-def result_from_payload(payload: Mapping[str, Any], chat_id: Optional[str] = None) -> ChatResult:
+def result_from_payload(
+    payload: Mapping[str, Any], chat_id: Optional[str] = None, site: Optional[str] = None
+) -> ChatResult:
     """Build the ``ChatResult`` from an ``end`` payload or a non-streamed JSON answer."""
     reply = payload.get("reply")
     actions = payload.get("actions")
@@ -95,6 +97,7 @@ def result_from_payload(payload: Mapping[str, Any], chat_id: Optional[str] = Non
         images=payload.get("images") if isinstance(payload.get("images"), list) else None,
         actions=actions if isinstance(actions, list) else [],
         chat_id=chat_id,
+        site=site,
         new_token=token if isinstance(token, str) and token else None,
         raw=dict(payload),
     )

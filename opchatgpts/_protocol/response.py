@@ -54,10 +54,15 @@ class ResponseReader:
     """
 
     def __init__(
-        self, *, chat_id: Optional[str] = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+        self,
+        *,
+        chat_id: Optional[str] = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        site: Optional[str] = None,
     ) -> None:
         self._sse = SSEDecoder(max_line_bytes)
         self._chat_id = chat_id
+        self._site = site
         self._head: List[bytes] = []  # the body so far, until it shows itself as a stream
         self._head_size = 0
         self.result: Optional[ChatResult] = None
@@ -110,7 +115,7 @@ class ResponseReader:
         events: List[Event] = []
         try:
             for payload in payloads:
-                event = parse_event(payload, self._chat_id)
+                event = parse_event(payload, self._chat_id, self._site)
                 if event is None:
                     continue
                 events.append(event)
@@ -130,7 +135,7 @@ class ResponseReader:
         parsed = _json_or_none(body)
         if isinstance(parsed, dict) and isinstance(parsed.get("reply"), str):
             if parsed.get("success") is not False:
-                self.result = result_from_payload(parsed, self._chat_id)
+                self.result = result_from_payload(parsed, self._chat_id, self._site)
                 return [TextDelta(self.result.reply), Done(self.result)]
         if isinstance(parsed, dict) and ("success" in parsed or "code" in parsed):
             raise error_from_response(200, {}, body)
