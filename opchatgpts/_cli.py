@@ -110,7 +110,15 @@ def _site_options(parser: argparse.ArgumentParser) -> None:
     site.add_argument("--custom-id", help="the id of a chatbot defined inline in a shortcode")
     site.add_argument("--context-id", type=int, metavar="N", help="the post id of the chatbot page")
     net = parser.add_argument_group("connection")
-    net.add_argument("--proxy", metavar="URL", help="an HTTP proxy, e.g. http://user:pass@host:3128")
+    net.add_argument(
+        "--proxy", metavar="URL",
+        help="an HTTP or SOCKS proxy, e.g. http://user:pass@host:3128 or socks5h://host:1080 "
+        "(default: $HTTPS_PROXY / $HTTP_PROXY / $ALL_PROXY, less $NO_PROXY)",
+    )
+    net.add_argument(
+        "--no-env", dest="trust_env", action="store_false",
+        help="ignore the proxy and CA bundle settings of the environment",
+    )
     net.add_argument(
         "--timeout", type=_positive_seconds, metavar="SECONDS", help="connect and idle-read timeout (10/60)"
     )
@@ -249,6 +257,13 @@ def _http_url(option: str, value: str) -> str:
     return value
 
 
+def _proxy_url(value: str) -> str:
+    if not value.lower().startswith(("http://", "https://", "socks4://", "socks5://", "socks5h://")):
+        raise UsageError(f"--proxy must be an http://, https://, socks4://, socks5:// or socks5h:// URL, "
+                         f"not {value!r}")
+    return value
+
+
 def _client(options: argparse.Namespace) -> Client:
     """The client the site and connection options ask for."""
     settings: Dict[str, Any] = {}
@@ -257,7 +272,9 @@ def _client(options: argparse.Namespace) -> Client:
     if options.retries is not None:
         settings["max_retries"] = options.retries
     if options.proxy:
-        settings["proxy"] = _http_url("--proxy", options.proxy)
+        settings["proxy"] = _proxy_url(options.proxy)
+    if not options.trust_env:
+        settings["trust_env"] = False
     if options.bot_id:
         settings["bot_id"] = options.bot_id
     if options.custom_id:

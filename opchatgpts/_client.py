@@ -159,6 +159,7 @@ class _BaseClient:
         extra_body: Optional[Mapping[str, Any]] = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         nonce: Optional[str] = None,
+        trust_env: bool = True,
         transport: TransportName = "aiohttp",
         max_connections: int = 100,
         failover_cooldown: float = DEFAULT_COOLDOWN,
@@ -188,7 +189,10 @@ class _BaseClient:
             "nonce": nonce,
         }
         changes = {k: v for k, v in given.items() if v is not None}
-        changes.update(stream=stream, verify=verify, max_line_bytes=max_line_bytes, transport=transport)
+        changes.update(
+            stream=stream, verify=verify, max_line_bytes=max_line_bytes, transport=transport,
+            trust_env=trust_env,
+        )
         self._sites = tuple(CallOptions(site=_site(entry)).merge(changes) for entry in entries)
         self._pool = _Pool(max_connections, failover_cooldown)
         self._owns_pool = True

@@ -1,8 +1,8 @@
 """One chat call from messages to events, over any ``AsyncTransport``.
 
-It sets up the answer under the retry policy (following redirects and mapping refusals to
-typed errors), then reads the body through the protocol core, enforcing the read timeout
-between events (not merely between bytes).
+It opens the answer (getting a nonce when the site asks for one), then reads the body
+through the protocol core, enforcing the read timeout between events (not merely between
+bytes). Each HTTP exchange follows the call's rules (``_http.Call``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
@@ -21,40 +20,25 @@ from ._exceptions import (
     DiscoveryError,
     OpchatgptsError,
     QueryRejectedError,
-    ResponseTooLargeError,
-    StreamTimeoutError,
+    StreamError,
 )
+from ._http import Call
 from ._models import Event, MessageLike
 from ._options import CallOptions
 from ._protocol.discovery import ChatbotConfig, find_chatbots, looks_like_html, site_from_chatbot
-from ._protocol.request import (
-    USER_AGENT,
-    HTTPRequest,
-    build_chat_request,
-    new_chat_id,
-    redirected_request,
-    same_origin,
-)
-from ._protocol.response import (
-    MAX_ERROR_BODY_BYTES,
-    NONCE_ERROR_CODES,
-    ResponseReader,
-    error_from_response,
-)
-from ._protocol.retry import RetryPolicy
+from ._protocol.request import USER_AGENT, HTTPRequest, build_chat_request, new_chat_id, same_origin
+from ._protocol.response import NONCE_ERROR_CODES, ResponseReader
 from ._site import Site
-from ._transports.base import AsyncResponse, AsyncTransport, ConnectOptions
+from ._transports.base import AsyncResponse, AsyncTransport
 
-__all__ = ["stream_batches", "fetch", "discover", "MAX_PAGE_BYTES"]
+__all__ = ["stream_batches", "discover", "MAX_PAGE_BYTES"]
 
 log = logging.getLogger("opchatgpts")
 
-MAX_REDIRECTS = 5
 MAX_PAGE_BYTES = 8 * 1024 * 1024
 FALLBACK_PAGE_PATHS = ("chatgpt-free-use/",)
 START_SESSION_ROUTE = "/mwai/v1/start_session"
 _GUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 async def stream_batches(
@@ -66,79 +50,66 @@ async def stream_batches(
     """Yield the answer's events, in the batches in which they arrived."""
     if options.chat_id is None:
         options = dataclasses.replace(options, chat_id=new_chat_id())
-    deadline = None
-    if options.timeout.total is not None:
-        deadline = time.monotonic() + options.timeout.total
-    connect = ConnectOptions(options.timeout, deadline, options.proxy, options.verify)
+    call = Call(transport, options)
     auth = credentials.for_site(options.site.rest_root)
-    response = await _open_chat(transport, messages, options, connect, auth)
+    response = await _open_chat(call, messages, auth)
     _learn_header_nonce(auth, response, options.site)
     try:
         reader = ResponseReader(
             chat_id=options.chat_id, max_line_bytes=options.max_line_bytes, site=options.site.url
         )
-        idle = options.timeout.read
-        last_event = time.monotonic()
+        idle_until = call.idle_until()
         while True:
-            chunk = await response.next_chunk()
+            chunk = await call.read(response, idle_until)
             events = reader.feed(chunk) if chunk else reader.close()
             if reader.result is not None and reader.result.new_token:
                 # Learnt before the caller sees the end: it may stop reading right there.
                 auth.remember(nonce=reader.result.new_token)
             if events:
                 yield events
-                last_event = time.monotonic()
-            elif chunk and idle is not None and time.monotonic() - last_event > idle:
-                raise StreamTimeoutError(f"no event arrived for {idle:g}s")
+                idle_until = call.idle_until()
             if not chunk:
                 break
             if reader.done:
                 reader.close()  # raises the failure that ended the answer, if any
-                await response.finish()
+                await call.finish(response)
                 break
     except QueryRejectedError as exc:
         _learn_new_token(auth, exc)
+        raise
+    except StreamError as exc:
+        exc.url = exc.url or response.url
         raise
     finally:
         await response.aclose()
 
 
-async def _open_chat(
-    transport: AsyncTransport,
-    messages: Sequence[MessageLike],
-    options: CallOptions,
-    connect: ConnectOptions,
-    auth: SiteAuth,
-) -> AsyncResponse:
+async def _open_chat(call: Call, messages: Sequence[MessageLike], auth: SiteAuth) -> AsyncResponse:
     """Open the answer, getting a nonce and resending once if the site asks for one."""
+    options = call.options
     credentials = auth.credentials
     nonce = options.nonce or credentials.nonce or options.site.nonce
     try:
-        return await _open_with_retries(
-            transport, _chat_request(messages, options, nonce, credentials), connect, options.retry
-        )
+        return await call.open(_chat_request(messages, options, nonce, credentials))
     except APIStatusError as exc:
         _learn_new_token(auth, exc)
         if not (isinstance(exc, AuthenticationError) and exc.code in NONCE_ERROR_CODES):
             raise
         refused = exc
-    log.info("%s refused the nonce %s (%s); getting one", options.site.url, mask(nonce), refused.code)
+    if nonce:
+        site, code = options.site.url, refused.code
+        log.info("%s refused the nonce %s (%s); getting a new one", site, mask(nonce), code)
+    else:  # the first call to a site that wants one: nothing to notice
+        log.debug("%s wants a nonce (%s); getting one", options.site.url, refused.code)
     try:
-        credentials = await auth.refresh(
-            lambda: _obtain_credentials(transport, options, connect, refused), rejected=nonce
-        )
+        credentials = await auth.refresh(lambda: _obtain_credentials(call, refused), rejected=nonce)
     except AuthenticationError:
         raise
     except OpchatgptsError as reason:
         raise _no_nonce(options, refused, f"the nonce request failed: {reason}") from reason
     if credentials.nonce == nonce:
         raise _no_nonce(options, refused, "the site refused the nonce it had just issued")
-    return await _open_with_retries(
-        transport,
-        _chat_request(messages, options, credentials.nonce, credentials),
-        connect,
-        options.retry,
-    )
+    return await call.open(_chat_request(messages, options, credentials.nonce, credentials))
 
 
 def _chat_request(
@@ -156,17 +127,13 @@ def _chat_request(
     )
 
 
-async def _obtain_credentials(
-    transport: AsyncTransport, options: CallOptions, connect: ConnectOptions, refused: APIStatusError
-) -> Credentials:
-    """Ask ``start_session`` for a nonce (2.4.4+), else read it from the chatbot page."""
-    site = options.site
+async def _obtain_credentials(call: Call, refused: APIStatusError) -> Credentials:
+    """Ask ``start_session`` for a nonce (2.4.4+), else read it from the chatbot page. The
+    requests share the call's clock and retries."""
+    site = call.options.site
     steps = []
     try:
-        status, _, body = await fetch(
-            transport, HTTPRequest("POST", site.endpoint(START_SESSION_ROUTE), _GUEST_HEADERS),
-            connect, options.retry,
-        )
+        _, _, body = await call.fetch(HTTPRequest("POST", site.endpoint(START_SESSION_ROUTE), _GUEST_HEADERS))
         answer = _json_object(body)
         nonce = answer.get("restNonce")
         if answer.get("success") is True and isinstance(nonce, str) and nonce:
@@ -178,10 +145,9 @@ async def _obtain_credentials(
         steps.append(f"start_session answered {exc}")
     for page_url in _nonce_pages(site):
         try:
-            status, headers, body = await fetch(
-                transport,
+            _, _, body = await call.fetch(
                 HTTPRequest("GET", page_url, {"User-Agent": USER_AGENT, "Accept": "text/html"}),
-                connect, options.retry, limit=MAX_PAGE_BYTES,
+                limit=MAX_PAGE_BYTES,
             )
         except APIStatusError as exc:
             steps.append(f"the page {page_url} answered {exc}")
@@ -195,7 +161,7 @@ async def _obtain_credentials(
             log.debug("the page %s gave nonce %s", page_url, mask(bot.rest_nonce))
             return Credentials(bot.rest_nonce, bot.session_id)
         steps.append(f"the page {page_url} shows " + ("no chatbot" if bot is None else "no restNonce"))
-    raise _no_nonce(options, refused, "; ".join(steps))
+    raise _no_nonce(call.options, refused, "; ".join(steps))
 
 
 def _nonce_pages(site: Site) -> List[str]:
@@ -233,74 +199,12 @@ def _learn_new_token(auth: SiteAuth, exc: APIStatusError) -> None:
         auth.remember(nonce=token)
 
 
-async def fetch(
-    transport: AsyncTransport,
-    request: HTTPRequest,
-    connect: ConnectOptions,
-    policy: RetryPolicy,
-    limit: int = MAX_ERROR_BODY_BYTES,
-) -> Tuple[int, Mapping[str, str], bytes]:
-    """Send a small request and read its whole body (at most ``limit`` bytes)."""
-    response = await _open_with_retries(transport, request, connect, policy)
-    try:
-        chunks: List[bytes] = []
-        size = 0
-        while True:
-            chunk = await response.next_chunk()
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise ResponseTooLargeError(f"{request.url} sent more than {limit} bytes")
-        return response.status, response.headers, b"".join(chunks)
-    finally:
-        await response.aclose()
-
-
 def _json_object(body: bytes) -> Mapping[str, Any]:
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return {}
     return value if isinstance(value, dict) else {}
-
-
-async def _open_with_retries(
-    transport: AsyncTransport, request: HTTPRequest, connect: ConnectOptions, policy: RetryPolicy
-) -> AsyncResponse:
-    async for attempt in policy.async_retrying(connect.deadline, sleep=transport.sleep):
-        with attempt:
-            return await _open_once(transport, request, connect)
-    raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
-
-
-async def _open_once(
-    transport: AsyncTransport, request: HTTPRequest, connect: ConnectOptions
-) -> AsyncResponse:
-    """One attempt: send, follow redirects, and return a 2xx response or raise its error."""
-    for _ in range(MAX_REDIRECTS + 1):
-        response = await transport.open(request, connect)
-        if 200 <= response.status < 300:
-            return response
-        body = await response.read_body(MAX_ERROR_BODY_BYTES)
-        await response.aclose()
-        location = response.headers.get("Location")
-        if response.status in _REDIRECT_STATUSES and location:
-            try:
-                request = redirected_request(request, location)
-            except ValueError as exc:
-                raise APIStatusError(
-                    str(exc), status_code=response.status, headers=response.headers, url=request.url
-                ) from None
-            log.debug("following a %d redirect", response.status)
-            continue
-        raise error_from_response(response.status, response.headers, body, request.url)
-    # A redirect loop is the site's answer, not a connection problem: never retried.
-    raise APIStatusError(
-        f"more than {MAX_REDIRECTS} redirects", status_code=response.status,
-        headers=response.headers, url=request.url,
-    )
 
 
 async def discover(
@@ -317,14 +221,10 @@ async def discover(
     parts = urlsplit(page_url) if isinstance(page_url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"page_url must be an http(s) URL, got {page_url!r}")
-    deadline = None
-    if options.timeout.total is not None:
-        deadline = time.monotonic() + options.timeout.total
-    connect = ConnectOptions(options.timeout, deadline, options.proxy, options.verify)
     headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"}
-    _, response_headers, body = await fetch(
-        transport, HTTPRequest("GET", page_url, headers), connect, options.retry, limit=MAX_PAGE_BYTES
-    )
+    log.debug("reading the chatbot page %s", page_url)
+    call = Call(transport, options)
+    _, response_headers, body = await call.fetch(HTTPRequest("GET", page_url, headers), limit=MAX_PAGE_BYTES)
     content_type = response_headers.get("Content-Type", "")
     if not looks_like_html(body, content_type):
         raise DiscoveryError(f"{page_url} is not an HTML page (Content-Type: {content_type or 'none'})")
@@ -339,4 +239,5 @@ async def discover(
         raise DiscoveryError(f"{page_url} has no chatbot {bot_id!r}; it has {found}")
     site = site_from_chatbot(bot, page_url)
     credentials.for_site(site.rest_root).remember(nonce=bot.rest_nonce, session_id=bot.session_id)
+    log.debug("the page shows bot %r at %s", bot.bot_id or bot.custom_id, site.rest_root)
     return site, bot

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
+from multidict import CIMultiDict
+
 __all__ = [
     "OpchatgptsError",
     "InvalidMessagesError",
@@ -42,7 +44,14 @@ __all__ = [
 
 
 class OpchatgptsError(Exception):
-    """Base class of every error raised by opchatgpts."""
+    """Base class of every error raised by opchatgpts.
+
+    ``url`` is the URL the error concerns (empty when none does), and ``attempts`` how many
+    times the request was tried.
+    """
+
+    url: str = ""
+    attempts: int = 1
 
 
 # -- the caller's mistakes, found before any I/O ---------------------------------------------
@@ -117,7 +126,8 @@ class APIStatusError(OpchatgptsError):
         self.status_code = status_code
         self.code = code
         self.body = body
-        self.headers: Mapping[str, str] = dict(headers or {})
+        #: Case-insensitive, as HTTP headers are.
+        self.headers: Mapping[str, str] = CIMultiDict(headers or {})
         self.url = url
 
     def __str__(self) -> str:

@@ -58,6 +58,7 @@ class _SiteFields(TypedDict, total=False):
 
 class _Connection(TypedDict, total=False):
     timeout: Union[None, float, Timeout]
+    trust_env: bool
     max_retries: int
     retry: RetryPolicy
     verify: Union[bool, ssl.SSLContext]
@@ -133,6 +134,7 @@ class CallOptions:
     transport: TransportName = "aiohttp"
     extra_body: Optional[Mapping[str, Any]] = None
     headers: Optional[Mapping[str, str]] = None
+    trust_env: bool = True
 
     def __repr__(self) -> str:
         # Never the nonce, the proxy (it may hold a password) or the headers.
@@ -267,6 +269,15 @@ def _stream(value: Any) -> bool:
     return bool(value)
 
 
+def _flag(name: str) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+        return value
+
+    return check
+
+
 _CHECKS: Dict[str, Callable[[Any], Any]] = {
     "url": _url,
     "rest_url": _optional_str("rest_url"),
@@ -287,5 +298,6 @@ _CHECKS: Dict[str, Callable[[Any], Any]] = {
     "extra_body": _mapping("extra_body"),
     "max_line_bytes": _positive_int("max_line_bytes"),
     "transport": _transport,
+    "trust_env": _flag("trust_env"),
 }
 _VALID = frozenset(_CHECKS)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import threading
 import time
 import warnings
@@ -29,11 +30,20 @@ import psutil
 
 from opchatgpts._sync import loop_thread
 
-__all__ = ["assert_no_leaks", "client_sockets", "sdk_loop_tasks", "SETTLE_SECONDS"]
+__all__ = ["assert_no_leaks", "client_sockets", "sdk_loop_tasks", "SETTLE_SECONDS", "without_timing_notices"]
 
 #: How long released sockets and cancelled tasks get to disappear.
 SETTLE_SECONDS = 3.0
 SDK_THREAD = "opchatgpts-loop"
+
+
+_SLOW_STEP = re.compile(r"^Executing <.*> took \d+\.\d+ seconds$")
+
+
+def without_timing_notices(stderr: str) -> str:
+    """A child's stderr without ``-X dev``'s notices of slow event-loop steps (asyncio's
+    debug mode times every step, and a loaded machine is slow): they are not leaks."""
+    return "\n".join(line for line in stderr.splitlines() if not _SLOW_STEP.match(line))
 
 
 def client_sockets(ports: Iterable[int]) -> List[Any]:

@@ -22,6 +22,7 @@ import pytest
 import requests
 import responses
 import trustme
+from leakcheck import without_timing_notices
 from urllib3.exceptions import InsecureRequestWarning, ProtocolError, ReadTimeoutError
 
 import opchatgpts
@@ -37,6 +38,7 @@ from opchatgpts import (
     QueryRejectedError,
     RateLimitError,
     RetryPolicy,
+    Site,
     StreamInterruptedError,
     StreamTimeoutError,
     Timeout,
@@ -46,7 +48,9 @@ from opchatgpts import (
 )
 from opchatgpts._blocking import BlockingStream, run_blocking
 from opchatgpts._credentials import Credentials, SiteAuth
-from opchatgpts._transports.base import ConnectOptions
+from opchatgpts._http import Call
+from opchatgpts._options import CallOptions
+from opchatgpts._transports.base import TransportFailure
 from opchatgpts._transports.requests import RequestsTransport, _RequestsResponse
 from opchatgpts.testing import serve_emulator
 
@@ -105,7 +109,9 @@ def submits(mocked: responses.RequestsMock) -> List[Any]:
 # -- request shape ------------------------------------------------------------------------
 
 
-def test_request_shape(mocked, waits):
+def test_request_shape(mocked, waits, monkeypatch):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)  # the environment's CA bundle: tested elsewhere
     mocked.post(SUBMIT, body=STREAM_BODY, content_type=SSE)
     messages = [
         {"role": "user", "content": "q1"},
@@ -245,7 +251,9 @@ def test_connection_errors_exhaust_into_api_connection_error(mocked, waits):
 def test_timeouts_before_the_headers_are_api_timeouts(mocked, waits, failure):
     mocked.post(SUBMIT, body=failure)
     mocked.post(SUBMIT, body=failure)
-    with pytest.raises(APITimeoutError, match="no response from https://chat.example") as info:
+    which = "connect" if isinstance(failure, requests.ConnectTimeout) else "read"
+    message = rf"https://chat.example within the {which} timeout \({60 if which == 'read' else 10} s\)"
+    with pytest.raises(APITimeoutError, match=message) as info:
         ask(waits, max_retries=1)
     assert isinstance(info.value, TimeoutError) and info.value.__cause__ is failure
     assert len(submits(mocked)) == 2
@@ -317,34 +325,45 @@ class BrokenBody:
         pass
 
 
-def broken_response(failure: BaseException, deadline: Optional[float] = None) -> _RequestsResponse:
+def broken_response(failure: BaseException) -> _RequestsResponse:
     response = requests.Response()
     response.status_code = 200
     response.raw = BrokenBody(failure)
-    return _RequestsResponse(response, ConnectOptions(deadline=deadline))
+    return _RequestsResponse(response)
 
 
 @pytest.mark.parametrize(
-    "failure, error",
+    "failure, kind, error",
     [
-        (ProtocolError("Connection broken", ConnectionResetError(104, "reset")), StreamInterruptedError),
-        (ReadTimeoutError(None, "/", "Read timed out."), StreamTimeoutError),
+        (ProtocolError("Connection broken", ConnectionResetError(104, "reset")), "interrupted",
+         StreamInterruptedError),
+        (ReadTimeoutError(None, "/", "Read timed out."), "read_timeout", StreamTimeoutError),
     ],
 )
-def test_failures_mid_answer_are_stream_errors_chained_to_their_cause(failure, error):
+def test_failures_mid_answer_are_named_once_then_typed_once(failure, kind, error):
+    # The transport only names what failed...
     response = broken_response(failure)
-    assert run_blocking(response.next_chunk()).startswith(b"data:")
-    with pytest.raises(error) as info:
-        run_blocking(response.next_chunk())
-    assert isinstance(info.value, RuntimeError) and info.value.__cause__ is not None
+    assert run_blocking(response.read(1.0)).startswith(b"data:")
+    with pytest.raises(TransportFailure) as named:
+        run_blocking(response.read(1.0))
+    assert named.value.kind == kind and named.value.__cause__ is not None
     run_blocking(response.aclose())
     assert response._response.raw.closed  # noqa: SLF001 - the connection is not reused
+    # ...and the one mapping above the transports gives the typed error, chained to its cause.
+    call = Call(RequestsTransport(), CallOptions(site=Site("https://chat.example")))
+    response = broken_response(failure)
+    run_blocking(call.read(response, None))
+    with pytest.raises(error) as typed:
+        run_blocking(call.read(response, None))
+    assert isinstance(typed.value, RuntimeError) and typed.value.__cause__ is not None
 
 
 def test_the_total_timeout_is_checked_between_reads():
-    response = broken_response(RuntimeError("never read"), deadline=time.monotonic() - 1)
-    with pytest.raises(StreamTimeoutError, match="total timeout"):
-        run_blocking(response.next_chunk())
+    options = CallOptions(site=Site("https://chat.example"), timeout=Timeout(total=5))
+    call = Call(RequestsTransport(), options)
+    call.deadline = time.monotonic() - 1
+    with pytest.raises(StreamTimeoutError, match=r"total timeout \(5 s\) ran out during the answer"):
+        run_blocking(call.read(broken_response(RuntimeError("never read")), None))
 
 
 # -- nonces and sessions --------------------------------------------------------------------------
@@ -613,7 +632,7 @@ def test_no_thread_starts_and_the_loop_thread_stays_off():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ok", "2"]  # the main thread and the emulator's
-    assert result.stderr == ""
+    assert without_timing_notices(result.stderr) == ""
 
 
 def test_a_context_is_never_silently_ignored(monkeypatch, waits):

@@ -73,7 +73,9 @@ def submits(mocked) -> list:
     ]
 
 
-async def test_request_shape(mocked, sleeps):
+async def test_request_shape(mocked, sleeps, monkeypatch):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)  # the environment's CA bundle: tested elsewhere
     mocked.post(SUBMIT, status=200, body=STREAM_BODY)
     messages = [
         {"role": "user", "content": "q1"},

@@ -284,9 +284,9 @@ def test_one_pooled_session_keeps_connections_alive(emulator):
     async def run() -> None:
         await opchatgpts.ask_async("first", url=emulator.url)
         pool = opchatgpts._provider._default.get()._pool.aiohttp  # the client behind ask_async
-        session = (await pool.get()).session
+        session = (await pool.get()).session()
         await opchatgpts.ask_async("second", url=emulator.url)
-        assert (await pool.get()).session is session
+        assert (await pool.get()).session() is session
         connector = session.connector
         assert connector is not None
         # The finished answers left their keep-alive connection in the pool.

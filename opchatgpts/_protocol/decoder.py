@@ -17,6 +17,7 @@ from .._exceptions import RemoteProtocolError, ResponseTooLargeError, StreamErro
 __all__ = ["SSEDecoder", "DEFAULT_MAX_LINE_BYTES"]
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 class SSEDecoder:
@@ -33,6 +34,7 @@ class SSEDecoder:
         self._partial: List[bytes] = []  # pieces of the line not yet ended
         self._partial_size = 0
         self._after_cr = False  # the last chunk ended in CR: a leading LF now belongs to it
+        self._head: Optional[bytes] = b""  # the body's first bytes, until a BOM is ruled out
         self._data: List[str] = []  # the data lines of the event being built
         self.saw_data = False  # whether any ``data:`` field arrived at all
         #: A failure found after some events of the same chunk: those events are returned
@@ -45,6 +47,18 @@ class SSEDecoder:
             raise self.error
         if not chunk:
             return []
+        if self._head is not None:
+            # The stream's first character is dropped if it is a byte-order mark (WHATWG);
+            # it may arrive split across chunks like any other.
+            chunk = self._head + chunk
+            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                self._head = chunk
+                return []
+            self._head = None
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM):]
+                if not chunk:
+                    return []
         if self._after_cr:
             self._after_cr = False
             if chunk[:1] == b"\n":
@@ -79,6 +93,9 @@ class SSEDecoder:
         if self.error is not None:
             raise self.error
         lines = []
+        if self._head:  # the body was one or two bytes that could have begun a BOM
+            self._keep_partial(self._head)
+            self._head = None
         if self._partial:
             lines.append(b"".join(self._partial))
             self._partial = []

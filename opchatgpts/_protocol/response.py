@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any, List, Mapping, Optional
 
+from multidict import CIMultiDict
+
 from .._exceptions import (
     APIStatusError,
     AuthenticationError,
@@ -156,14 +158,14 @@ def error_from_response(
         status_code=status, code=code, body=parsed if fields else _text(body),
         headers=headers, url=url,
     )
-    if status == 429:
-        return RateLimitError(
-            message, retry_after=parse_retry_after(_header(headers, "Retry-After")), **kwargs
-        )
     if status == 401 or (code in NONCE_ERROR_CODES and status in (401, 403)):
         return AuthenticationError(message, **kwargs)
     if fields.get("success") is False:
-        return QueryRejectedError(message, **kwargs)
+        return QueryRejectedError(message, **kwargs)  # the plugin's refusal, whatever the status
+    if status == 429:
+        return RateLimitError(
+            message, retry_after=parse_retry_after(CIMultiDict(headers).get("Retry-After")), **kwargs
+        )
     if status == 400:
         return BadRequestError(message, **kwargs)
     if status == 403:
@@ -190,16 +192,6 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         return None
     return max(0.0, seconds)
-
-
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, item in headers.items():
-            if key.lower() == lowered:
-                return item
-    return value
 
 
 def _json_or_none(body: bytes) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import time
 import weakref
 from http.cookies import BaseCookie, Morsel, SimpleCookie
 from types import MappingProxyType
@@ -17,99 +16,61 @@ from typing import Any, AsyncIterator, Dict, FrozenSet, Iterator, Mapping, Optio
 
 import aiohttp
 from aiohttp.abc import AbstractCookieJar, ClearCookiePredicate
-from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.http_exceptions import ContentEncodingError, ContentLengthError, TransferEncodingError
 from aiohttp.typedefs import LooseCookies
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._exceptions import (
-    APIConnectionError,
-    APITimeoutError,
-    ClientClosedError,
-    RemoteProtocolError,
-    StreamInterruptedError,
-    StreamTimeoutError,
-    TLSVerificationError,
-)
+from .._exceptions import ClientClosedError
 from .._protocol.request import HTTPRequest
-from .base import ConnectOptions
-from .base import describe as _describe
-from .base import origin as _origin
+from .base import ConnectOptions, Timeouts, TransportFailure, explain
 
 __all__ = ["AiohttpTransport", "AiohttpPool"]
 
-_FINISH_SECONDS = 1.0
-_FINISH_MAX_BYTES = 64 * 1024
 #: How long closing the session waits for connections still shutting their sockets.
 _SHUTDOWN_SECONDS = 1.0
 
 
 class _AiohttpResponse:
-    def __init__(self, response: aiohttp.ClientResponse, read_timeout: Optional[float]) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        self._read_timeout = read_timeout
         self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
+        self.headers: Mapping[str, str] = response.headers  # a CIMultiDictProxy
         self.url = str(response.url)
 
-    async def next_chunk(self) -> bytes:
+    async def read(self, timeout: Optional[float]) -> bytes:
         try:
             # aiohttp's own read timeout is not enough: after a broken chunked framing it
             # drops its timer and leaves the body waiting forever.
-            return await asyncio.wait_for(self._response.content.readany(), self._read_timeout)
+            return await asyncio.wait_for(self._response.content.readany(), timeout)
         except asyncio.TimeoutError as exc:
-            raise StreamTimeoutError("no data arrived within the timeout") from exc
-        except aiohttp.ClientPayloadError as exc:
-            if isinstance(exc.__cause__, ContentEncodingError):
-                raise RemoteProtocolError(f"the answer cannot be decoded: {_describe(exc)}") from exc
-            raise StreamInterruptedError(
-                f"the connection broke during the answer: {_describe(exc)}"
-            ) from exc
+            raise TransportFailure("read_timeout", "no data") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise StreamInterruptedError(
-                f"the connection broke during the answer: {_describe(exc)}"
-            ) from exc
-
-    async def read_body(self, limit: int) -> bytes:
-        try:
-            return await self._response.content.read(limit)
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
-            return b""
-
-    async def finish(self) -> None:
-        content = self._response.content
-        if content.is_eof():
-            return
-        try:
-            # Nothing follows the end event but the end of the body, normally already here.
-            await asyncio.wait_for(content.read(_FINISH_MAX_BYTES), _FINISH_SECONDS)
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
-            pass
+            raise _body_failure(exc) from _scrub(exc)
 
     async def aclose(self) -> None:
         # release() keeps the connection for reuse only if the body was read to its end.
         self._response.release()
 
 
-class _Connector(aiohttp.TCPConnector):
-    """A ``TCPConnector`` that can wait for the connections it closed rather than pooled.
+class _WaitsForShutdown:
+    """A connector that can wait for the connections it closed rather than pooled.
 
     aiohttp forgets a connection as soon as it closes it, and ``close()`` waits only for the
     pooled ones. A TLS connection still exchanges close_notify after that: a loop that stops
     first leaks its socket ("unclosed transport").
     """
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit=limit)
+    def _start_tracking(self) -> None:
         self._open: Dict[Any, asyncio.Transport] = {}  # protocol -> its transport
         self._shutting: Dict["asyncio.Future[None]", asyncio.Transport] = {}
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> aiohttp.connector.Connection:
-        connection = await super().connect(req, traces, timeout)
+        connection = await super().connect(req, traces, timeout)  # type: ignore[misc]
         self._sort_closing()
         if connection.protocol is not None and connection.transport is not None:
             self._open[connection.protocol] = connection.transport
-        return connection
+        return connection  # type: ignore[no-any-return]
 
     def _sort_closing(self) -> None:
         for protocol, transport in list(self._open.items()):
@@ -136,83 +97,167 @@ class _Connector(aiohttp.TCPConnector):
         self._shutting.clear()
 
 
+class _Connector(_WaitsForShutdown, aiohttp.TCPConnector):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit=limit)
+        self._start_tracking()
+
+
+def _socks_connector(proxy: str, limit: int) -> aiohttp.BaseConnector:
+    """A connector through a SOCKS proxy (``socks5://``, ``socks5h://``, ``socks4://``)."""
+    try:
+        from aiohttp_socks import ProxyConnector
+    except ImportError:
+        raise TransportFailure(
+            "connect", 'a SOCKS proxy needs aiohttp-socks: pip install "opchatgpts[socks]"'
+        ) from None
+
+    class SocksConnector(_WaitsForShutdown, ProxyConnector):  # type: ignore[misc,unused-ignore]
+        pass
+
+    # socks5h:// means "the proxy resolves the host name", as requests (PySocks) reads it.
+    remote_dns = proxy.lower().startswith("socks5h://")
+    if remote_dns:
+        proxy = "socks5://" + proxy[len("socks5h://"):]
+    connector = SocksConnector.from_url(proxy, limit=limit, rdns=remote_dns)
+    if isinstance(connector, _WaitsForShutdown):
+        connector._start_tracking()
+    return connector  # type: ignore[no-any-return,unused-ignore]
+
+
+def is_socks(proxy: Optional[str]) -> bool:
+    """Whether ``proxy`` names a SOCKS proxy."""
+    return bool(proxy) and str(proxy).lower().startswith("socks")
+
+
 class AiohttpTransport:
-    """Sends requests through one ``aiohttp.ClientSession``, created on first use."""
+    """Sends requests through a pooled ``aiohttp.ClientSession``, created on first use, and
+    one more per SOCKS proxy (aiohttp reaches those through a connector of their own). They
+    share one cookie jar."""
 
     def __init__(self, max_connections: int = 100) -> None:
         self._max_connections = max_connections
-        self._session: Optional[aiohttp.ClientSession] = None
-        self._connector: Optional[_Connector] = None
+        self._jar = _OriginCookieJar()
+        self._sessions: Dict[Optional[str], aiohttp.ClientSession] = {}
+        self._closed = False
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The pooled session (created lazily, on the running loop)."""
-        if self._session is None or self._session.closed:
-            self._connector = _Connector(self._max_connections)
-            self._session = aiohttp.ClientSession(
-                cookie_jar=_OriginCookieJar(), connector=self._connector
-            )
-        return self._session
+    def session(self, proxy: Optional[str] = None) -> aiohttp.ClientSession:
+        """The pooled session for direct and HTTP-proxy requests, or for one SOCKS proxy."""
+        key = proxy if is_socks(proxy) else None
+        session = self._sessions.get(key)
+        if session is None or session.closed:
+            if key is None:
+                connector: aiohttp.BaseConnector = _Connector(self._max_connections)
+            else:
+                connector = _socks_connector(key, self._max_connections)
+            session = self._sessions[key] = aiohttp.ClientSession(cookie_jar=self._jar, connector=connector)
+        return session
 
     @property
     def closed(self) -> bool:
         """Whether ``aclose`` ran."""
-        return self._session is not None and self._session.closed
+        return self._closed
 
-    async def open(self, request: HTTPRequest, options: ConnectOptions) -> _AiohttpResponse:
+    async def open(
+        self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts
+    ) -> _AiohttpResponse:
         """Send ``request``; return once the response headers have arrived."""
-        timeout = options.timeout
-        total = None
-        if options.deadline is not None:
-            total = options.deadline - time.monotonic()
-            if total <= 0:
-                raise APITimeoutError("the total timeout ran out", url=request.url)
+        http_proxy = options.proxy if options.proxy and not is_socks(options.proxy) else None
         client_timeout = aiohttp.ClientTimeout(
-            total=total,
+            total=timeouts.total,
             # sock_connect bounds TCP and TLS but not a proxy's answer to CONNECT; only
             # connect does, and it also counts the wait for a free pooled connection.
-            connect=timeout.connect if options.proxy else None,
-            sock_connect=timeout.connect,
-            sock_read=timeout.read,
+            connect=timeouts.connect if options.proxy else None,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.read,
         )
         try:
-            response = await self.session.request(
+            response = await self.session(options.proxy).request(
                 request.method,
                 request.url,
                 data=request.body,
                 headers=request.headers,
-                proxy=options.proxy,
+                proxy=http_proxy,
                 ssl=options.verify if options.verify is not True else True,
                 timeout=client_timeout,
                 allow_redirects=False,
             )
-        except asyncio.TimeoutError as exc:
-            raise APITimeoutError(
-                f"no response from {_origin(request.url)} within the timeout", url=request.url
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            hint = ""
-            if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-                hint = "; if you trust this server, pass verify=<an ssl.SSLContext> or verify=False"
-            raise TLSVerificationError(
-                f"TLS with {_origin(request.url)} failed: {_describe(exc)}{hint}", url=request.url
-            ) from _scrub(exc)
-        except (aiohttp.ClientError, OSError) as exc:
-            raise APIConnectionError(
-                f"cannot reach {_origin(request.url)}: {_describe(exc)}", url=request.url
-            ) from _scrub(exc)
-        return _AiohttpResponse(response, timeout.read)
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _send_failure(exc) from _scrub(exc)
+        except EOFError as exc:  # a SOCKS proxy that hung up in its handshake
+            detail = "the proxy closed the connection during its handshake (are its credentials right?)"
+            raise TransportFailure("connect", detail) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith(("python_socks", "aiohttp_socks")):
+                raise _socks_failure(exc) from exc
+            raise
+        return _AiohttpResponse(response)
 
     async def sleep(self, seconds: float) -> None:
         """Wait between retries."""
         await asyncio.sleep(seconds)
 
     async def aclose(self) -> None:
-        """Close the session and its pooled connections."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        if self._connector is not None:
-            await self._connector.wait_shut(_SHUTDOWN_SECONDS)
+        """Close the sessions and their pooled connections."""
+        self._closed = True
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            connector = session.connector
+            if not session.closed:
+                await session.close()
+            if isinstance(connector, _WaitsForShutdown):
+                await connector.wait_shut(_SHUTDOWN_SECONDS)
+
+
+def _send_failure(exc: BaseException) -> TransportFailure:
+    """What went wrong before the headers, in the engine's terms. The one place that knows
+    aiohttp's exceptions on the way in."""
+    if isinstance(exc, asyncio.TimeoutError):
+        connecting = isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ())) or (
+            "connection timeout" in str(exc).lower()
+        )
+        return TransportFailure("connect_timeout" if connecting else "read_timeout", "timed out")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        detail = f"certificate verify failed: {exc.certificate_error}"
+        return TransportFailure("tls", detail, certificate=True)
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return TransportFailure("tls", explain(getattr(exc, "os_error", None) or exc))
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return TransportFailure("connect", f"the proxy refused the connection: {exc.status} {exc.message}")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return TransportFailure("connect", f"cannot reach the proxy: {explain(exc.os_error)}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportFailure("connect", explain(exc.os_error))
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return TransportFailure("connect", "the server closed the connection without answering")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return TransportFailure("connect", f"the answer is not valid HTTP ({exc.message})")
+    return TransportFailure("connect", explain(exc))
+
+
+def _body_failure(exc: BaseException) -> TransportFailure:
+    """What went wrong while the body was read."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        cause = exc.__cause__
+        if isinstance(cause, ContentEncodingError):
+            return TransportFailure("decode", "its Content-Encoding does not decode")
+        if isinstance(cause, TransferEncodingError):
+            return TransportFailure("interrupted", "the chunked body broke off")
+        if isinstance(cause, ContentLengthError):
+            return TransportFailure("interrupted", "the body ended before its Content-Length")
+        return TransportFailure("interrupted", "the body broke off")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return TransportFailure("interrupted", "the server closed the connection")
+    return TransportFailure("interrupted", explain(exc))
+
+
+def _socks_failure(exc: BaseException) -> TransportFailure:
+    name = type(exc).__name__
+    if name == "ProxyTimeoutError":
+        return TransportFailure("connect_timeout", "the SOCKS proxy did not answer in time")
+    if name == "ProxyConnectionError":
+        return TransportFailure("connect", f"cannot reach the SOCKS proxy: {explain(exc)}")
+    return TransportFailure("connect", f"the SOCKS proxy refused: {exc}")
 
 
 #: Request headers that carry a credential.
@@ -337,9 +382,11 @@ class AiohttpPool:
             self._closers[loop] = closer
         return closer.transport
 
-    async def open(self, request: HTTPRequest, options: ConnectOptions) -> _AiohttpResponse:
+    async def open(
+        self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts
+    ) -> _AiohttpResponse:
         """Send ``request`` through the running loop's session."""
-        return await (await self.get()).open(request, options)
+        return await (await self.get()).open(request, options, timeouts)
 
     async def sleep(self, seconds: float) -> None:
         """Wait between retries."""

@@ -1,61 +1,104 @@
-"""What the engine needs from an HTTP library. Implemented on aiohttp (``_aiohttp.py``) and on
-requests (``_requests.py``)."""
+"""What the engine needs from an HTTP library, and the one place failures get their names.
+
+A transport only moves bytes: it sends a request and reads the body, with the timeouts it
+is given. When its library fails, it raises ``TransportFailure`` with a ``kind`` (what went
+wrong, in the library's own terms mapped once per transport). Everything else (which typed
+error that is, its message, deadlines, redirects, how much of a body to read) is the
+engine's, written once for every transport.
+"""
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Mapping, Optional, Protocol, Union
-from urllib.parse import urlsplit
 
-from .._models import Timeout
+from yarl import URL
+
 from .._protocol.request import HTTPRequest
 
-__all__ = ["ConnectOptions", "AsyncResponse", "AsyncTransport", "origin", "describe"]
+__all__ = [
+    "ConnectOptions",
+    "Timeouts",
+    "AsyncResponse",
+    "AsyncTransport",
+    "TransportFailure",
+    "FailureKind",
+    "origin",
+    "describe",
+    "explain",
+]
 
 
 @dataclass(frozen=True)
 class ConnectOptions:
-    """Per-call connection settings.
+    """Per-call connection settings: where to go through, and how to trust the server."""
 
-    ``deadline`` is a ``time.monotonic()`` value after which the whole call must stop.
-    """
-
-    timeout: Timeout = Timeout()
-    deadline: Optional[float] = None
     proxy: Optional[str] = None
     verify: Union[bool, ssl.SSLContext] = True
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """The limits of one send, in seconds (``None``: no limit), already cut to what is left
+    of the call's total time.
+
+    ``connect`` bounds TCP, TLS and a proxy's handshake; ``read`` the wait for the headers;
+    ``total`` the whole send.
+    """
+
+    connect: Optional[float]
+    read: Optional[float]
+    total: Optional[float]
+
+
+#: What went wrong, as the engine needs to know it:
+#:
+#: * ``connect``: the connection could not be made or broke before the answer;
+#: * ``connect_timeout``: making the connection took longer than ``connect``;
+#: * ``read_timeout``: no bytes for longer than the read limit;
+#: * ``tls``: the certificate could not be verified, or the handshake failed;
+#: * ``interrupted``: the connection broke while the body was being read;
+#: * ``decode``: the body's ``Content-Encoding`` does not decode.
+FailureKind = str
+
+
+class TransportFailure(Exception):
+    """A transport's library failed. ``detail`` is its description, fit for a message (no
+    credentials); the library's exception is the ``__cause__``."""
+
+    def __init__(self, kind: FailureKind, detail: str, *, certificate: bool = False) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        #: A ``tls`` failure that is about the certificate (not the handshake itself).
+        self.certificate = certificate
+
+
 class AsyncResponse(Protocol):
-    """A response whose headers have arrived."""
+    """A response whose headers have arrived. ``headers`` is case-insensitive."""
 
     status: int
     headers: Mapping[str, str]
     url: str
 
-    async def next_chunk(self) -> bytes:
-        """The next bytes of the body, ``b""`` at its end.
+    async def read(self, timeout: Optional[float]) -> bytes:
+        """The next bytes of the body, ``b""`` at its end. Waits at most ``timeout``.
 
-        Raises ``StreamInterruptedError`` or ``StreamTimeoutError``.
+        Raises ``TransportFailure`` (``read_timeout``, ``interrupted`` or ``decode``).
         """
-
-    async def read_body(self, limit: int) -> bytes:
-        """Up to ``limit`` bytes of the body, for explaining a refusal. Never raises."""
-
-    async def finish(self) -> None:
-        """The answer is complete: read the rest of the body briefly, so the connection
-        can be reused. Never raises."""
 
     async def aclose(self) -> None:
         """Release the connection: back to the pool if the body was read to its end."""
 
 
 class AsyncTransport(Protocol):
-    """Sends requests. Raises ``APIConnectionError`` and its subclasses, nothing else."""
+    """Sends requests. Raises ``TransportFailure``, nothing else."""
 
-    async def open(self, request: HTTPRequest, options: ConnectOptions) -> AsyncResponse:
+    async def open(self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts) -> AsyncResponse:
         """Send ``request`` and wait for the response headers."""
 
     async def sleep(self, seconds: float) -> None:
@@ -67,8 +110,10 @@ _USERINFO = re.compile(r"(?<=//)[^/@\s'\"]*@")
 
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``, without any user or password, for messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    try:
+        return str(URL(url).origin())
+    except (TypeError, ValueError):
+        return "the server"
 
 
 def describe(exc: BaseException) -> str:
@@ -76,3 +121,41 @@ def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     text = text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
     return _USERINFO.sub("", text)
+
+
+_ERRNO_TEXTS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset by the server",
+    errno.ECONNABORTED: "connection aborted",
+    errno.EPIPE: "connection closed by the server",
+    errno.ETIMEDOUT: "timed out",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EADDRNOTAVAIL: "the address is not available",
+}
+
+
+def explain(exc: Optional[BaseException]) -> str:
+    """A failure as a person would say it: "connection refused", not the library's words.
+
+    Falls back to ``describe`` for anything it does not know.
+    """
+    if exc is None:
+        return "the connection failed"
+    if isinstance(exc, socket.gaierror):
+        return "the host name could not be resolved"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    if isinstance(exc, OSError):
+        if exc.errno in _ERRNO_TEXTS:
+            return _ERRNO_TEXTS[exc.errno]
+        for inner in exc.args:  # a multi-address connect failure wraps each attempt's error
+            if isinstance(inner, OSError) and inner.errno in _ERRNO_TEXTS:
+                return _ERRNO_TEXTS[inner.errno]
+        if isinstance(exc, ConnectionRefusedError) or "Connect call failed" in str(exc):
+            return "connection refused"
+        if isinstance(exc, ConnectionResetError):
+            return "connection reset by the server"
+    return describe(exc)

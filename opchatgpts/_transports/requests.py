@@ -29,16 +29,8 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from .._exceptions import (
-    APIConnectionError,
-    APITimeoutError,
-    RemoteProtocolError,
-    StreamInterruptedError,
-    StreamTimeoutError,
-    TLSVerificationError,
-)
 from .._protocol.request import HTTPRequest
-from .base import ConnectOptions, describe, origin
+from .base import ConnectOptions, Timeouts, TransportFailure, describe, explain
 
 __all__ = ["RequestsTransport", "open_responses"]
 
@@ -49,8 +41,6 @@ open_responses: "ContextVar[Optional[Set[_RequestsResponse]]]" = ContextVar(
 )
 
 _CHUNK_BYTES = 64 * 1024
-_FINISH_SECONDS = 1.0
-_FINISH_MAX_BYTES = 64 * 1024
 #: Sessions kept at once; the least recently used site's session is closed beyond this.
 MAX_SITES = 32
 
@@ -83,11 +73,10 @@ class _Adapter(HTTPAdapter):
 
 
 class _RequestsResponse:
-    def __init__(self, response: requests.Response, options: ConnectOptions) -> None:
+    def __init__(self, response: requests.Response) -> None:
         self._response = response
-        self._options = options
         self.status = response.status_code
-        self.headers: Mapping[str, str] = response.headers
+        self.headers: Mapping[str, str] = response.headers  # case-insensitive
         self.url = response.url
         self._chunks: Iterator[bytes] = response.iter_content(chunk_size=_CHUNK_BYTES)
         self._open = open_responses.get()
@@ -95,7 +84,11 @@ class _RequestsResponse:
             self._open.add(self)
 
     def _socket(self) -> Any:
-        """The socket this body is read from; ``None`` once the body is done (or in mocks)."""
+        """The socket this body is read from; ``None`` once the body is done (or in mocks).
+
+        urllib3 has no public way to change the timeout of the next read, which a deadline
+        needs: this finds the socket the way http.client holds it.
+        """
         raw = self._response.raw
         sock = getattr(getattr(raw, "connection", None), "sock", None)
         if sock is None:
@@ -105,53 +98,14 @@ class _RequestsResponse:
             sock = getattr(getattr(fp, "raw", None), "_sock", None)
         return sock
 
-    def _set_read_timeout(self, seconds: Optional[float]) -> None:
-        """Set the socket's timeout for the next reads."""
+    async def read(self, timeout: Optional[float]) -> bytes:
         sock = self._socket()
         if sock is not None:
-            sock.settimeout(seconds)
-
-    async def next_chunk(self) -> bytes:
-        deadline = self._options.deadline
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise StreamTimeoutError("the total timeout ran out during the answer")
-            read = self._options.timeout.read
-            self._set_read_timeout(remaining if read is None else min(read, remaining))
+            sock.settimeout(timeout)
         try:
             return next(self._chunks, b"")
         except _FAILURES as exc:
-            if _is_timeout(exc):
-                raise StreamTimeoutError("no data arrived within the timeout") from exc
-            if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
-                raise RemoteProtocolError(f"the answer cannot be decoded: {_describe(exc)}") from exc
-            raise StreamInterruptedError(
-                f"the connection broke during the answer: {_describe(exc)}"
-            ) from exc
-
-    async def read_body(self, limit: int) -> bytes:
-        body = b""
-        try:
-            for chunk in self._chunks:
-                body += chunk
-                if len(body) >= limit:
-                    break
-        except _FAILURES:
-            pass
-        return body[:limit]
-
-    async def finish(self) -> None:
-        # Nothing follows the end event but the end of the body, normally already here.
-        self._set_read_timeout(_FINISH_SECONDS)
-        size = 0
-        try:
-            for chunk in self._chunks:
-                size += len(chunk)
-                if size > _FINISH_MAX_BYTES:
-                    break
-        except _FAILURES:
-            pass
+            raise _body_failure(exc) from exc
 
     async def aclose(self) -> None:
         # Closes the connection unless the body was read to its end, which already put the
@@ -163,20 +117,18 @@ class _RequestsResponse:
     def abort(self) -> None:
         """Make a read blocked in another thread return at once. Safe from any thread: it
         shuts the socket down, which, unlike closing it, cannot hit a reused descriptor."""
-        sock = self._socket()
         try:
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+            self._response.raw.shutdown()
+        except (ValueError, RuntimeError, OSError, AttributeError):
+            pass  # the body is done, or the connection is already back in the pool
 
 
 class RequestsTransport:
     """Sends requests with ``requests``, through one ``Session`` per site (origin).
 
     Each session pools its connections and keeps the site's cookies. Sessions are shared by
-    every thread; ``trust_env`` is off, as on aiohttp (no proxy or CA bundle from the
-    environment).
+    every thread. Their ``trust_env`` is off: the engine reads the environment (proxies, CA
+    bundles) once for both transports.
     """
 
     def __init__(self, max_connections: int = 100) -> None:
@@ -204,15 +156,15 @@ class RequestsTransport:
                 self._sessions.popitem(last=False)[1].close()
             return session
 
-    async def open(self, request: HTTPRequest, options: ConnectOptions) -> _RequestsResponse:
+    async def open(
+        self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts
+    ) -> _RequestsResponse:
         """Send ``request``; return once the response headers have arrived."""
-        connect, read = options.timeout.connect, options.timeout.read
-        if options.deadline is not None:
-            remaining = options.deadline - time.monotonic()
-            if remaining <= 0:
-                raise APITimeoutError("the total timeout ran out", url=request.url)
-            connect = remaining if connect is None else min(connect, remaining)
-            read = remaining if read is None else min(read, remaining)
+        # requests knows no overall limit: the engine cut both to what is left of it.
+        connect, read = timeouts.connect, timeouts.read
+        if timeouts.total is not None:
+            connect = timeouts.total if connect is None else min(connect, timeouts.total)
+            read = timeouts.total if read is None else min(read, timeouts.total)
         verify: Union[bool, ssl.SSLContext] = options.verify
         try:
             response = self.session(request.url).request(
@@ -227,17 +179,8 @@ class RequestsTransport:
                 proxies={"http": options.proxy, "https": options.proxy} if options.proxy else {},
             )
         except _FAILURES as exc:
-            where = origin(request.url)
-            if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
-                raise TLSVerificationError(
-                    f"TLS with {where} failed: {_describe(exc)}", url=request.url
-                ) from exc
-            if _is_timeout(exc):
-                raise APITimeoutError(
-                    f"no response from {where} within the timeout", url=request.url
-                ) from exc
-            raise APIConnectionError(f"cannot reach {where}: {_describe(exc)}", url=request.url) from exc
-        return _RequestsResponse(response, options)
+            raise _send_failure(exc) from exc
+        return _RequestsResponse(response)
 
     async def sleep(self, seconds: float) -> None:
         """Wait between retries: ``time.sleep``, in the calling thread."""
@@ -265,10 +208,57 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, _TIMEOUTS) or any(isinstance(arg, _TIMEOUTS) for arg in exc.args)
 
 
-def _describe(exc: BaseException) -> str:
-    # requests wraps urllib3's MaxRetryError, whose reason is the failure itself.
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return describe(reason if isinstance(reason, BaseException) else exc)
+def _reason(exc: BaseException) -> BaseException:
+    """What really failed: requests wraps urllib3's errors, which wrap the socket's (as a
+    ``reason`` or among their arguments)."""
+    for _ in range(6):
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((arg for arg in exc.args if isinstance(arg, BaseException)), None)
+        if inner is None or inner is exc:
+            return exc
+        exc = inner
+    return exc
+
+
+def _send_failure(exc: BaseException) -> TransportFailure:
+    """What went wrong before the headers, in the engine's terms. The one place that knows
+    requests' and urllib3's exceptions on the way in."""
+    if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):
+        return TransportFailure("connect", 'a SOCKS proxy needs PySocks: pip install "opchatgpts[socks]"')
+    if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
+        reason = _reason(exc)
+        certificate = isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY" in str(exc)
+        detail = explain(reason) if isinstance(reason, ssl.SSLError) else describe(reason)
+        return TransportFailure("tls", detail, certificate=certificate)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return TransportFailure("connect_timeout", "timed out")
+    if _is_timeout(exc):
+        return TransportFailure("read_timeout", "timed out")
+    reason = _reason(exc)
+    if isinstance(exc, requests.exceptions.ProxyError) or type(reason).__name__ == "SOCKSProxyError":
+        return TransportFailure("connect", f"the proxy failed: {explain(_reason(reason))}")
+    if isinstance(reason, (http.client.RemoteDisconnected, urllib3.exceptions.ProtocolError)):
+        return TransportFailure("connect", "the server closed the connection without answering")
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return TransportFailure("connect", explain(reason.__cause__ or reason.__context__ or reason))
+    return TransportFailure("connect", explain(reason))
+
+
+def _body_failure(exc: BaseException) -> TransportFailure:
+    """What went wrong while the body was read."""
+    if _is_timeout(exc):
+        return TransportFailure("read_timeout", "no data")
+    if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
+        return TransportFailure("decode", "its Content-Encoding does not decode")
+    if "IncompleteRead" in repr(exc):
+        return TransportFailure("interrupted", "the body ended before its Content-Length")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        reason = _reason(exc)
+        if isinstance(reason, (ConnectionResetError, BrokenPipeError)):
+            return TransportFailure("interrupted", explain(reason))
+        return TransportFailure("interrupted", "the chunked body broke off")
+    return TransportFailure("interrupted", explain(_reason(exc)))
 
 
 _instances: "weakref.WeakSet[RequestsTransport]" = weakref.WeakSet()
