@@ -37,7 +37,8 @@ from ._exceptions import (
     StreamTimeoutError,
     TLSVerificationError,
 )
-from ._models import ChatResult, Done, Event, LiveEvent, Message, MessageLike, TextDelta, Timeout
+from ._logs import configure_from_environment as _configure_logs
+from ._models import ChatResult, Done, Event, LiveEvent, Message, MessageLike, TextDelta, Timeout, Usage
 from ._options import AsyncCallKwargs, CallKwargs, CallOptions
 from ._protocol.discovery import ChatbotConfig
 from ._protocol.retry import RetryPolicy
@@ -74,6 +75,7 @@ __all__ = [
     "LiveEvent",
     "Done",
     "ChatResult",
+    "Usage",
     "OpchatgptsError",
     "ClientClosedError",
     "InvalidMessagesError",
@@ -100,3 +102,13 @@ __all__ = [
     "AllSitesUnreachableError",
     "__version__",
 ]
+
+# Tracebacks name the public errors (``opchatgpts.NotFoundError``), not the private module
+# that defines them.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, BaseException):
+        _value.__module__ = "opchatgpts"
+del _name, _value
+
+_configure_logs()

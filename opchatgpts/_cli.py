@@ -88,6 +88,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _json_object(text: str) -> Dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"temperature\": 0.2}'")
+    return value
+
+
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"not a whole number >= 0: {text!r}")
@@ -109,6 +119,17 @@ def _site_options(parser: argparse.ArgumentParser) -> None:
     site.add_argument("--bot-id", help="the chatbot id (default: 'default'; with --page, picks a bot)")
     site.add_argument("--custom-id", help="the id of a chatbot defined inline in a shortcode")
     site.add_argument("--context-id", type=int, metavar="N", help="the post id of the chatbot page")
+    site.add_argument(
+        "--rest-url", metavar="URL",
+        help="the WordPress REST root when it is not SITE/wp-json (https://host/blog/wp-json, "
+        "https://host/?rest_route=/)",
+    )
+    site.add_argument("--referer", metavar="URL", help="the chatbot page, sent as Referer (and its origin)")
+    site.add_argument(
+        "--extra", metavar="JSON", type=_json_object,
+        help="extra keys for the request body, merged by the plugin over the bot's settings, "
+        'e.g. \'{"temperature": 0.2}\'',
+    )
     net = parser.add_argument_group("connection")
     net.add_argument(
         "--proxy", metavar="URL",
@@ -281,6 +302,12 @@ def _client(options: argparse.Namespace) -> Client:
         settings["custom_id"] = options.custom_id
     if options.context_id is not None:
         settings["context_id"] = options.context_id
+    if options.rest_url:
+        settings["rest_url"] = _http_url("--rest-url", options.rest_url)
+    if options.referer:
+        settings["referer"] = _http_url("--referer", options.referer)
+    if options.extra:
+        settings["extra_body"] = options.extra
     if options.page:
         pages = [_http_url("--page", page) for page in options.page]
         if len(pages) == 1:
@@ -421,7 +448,8 @@ def _one_shot(options: argparse.Namespace, read_stdin: bool = True) -> int:
         _relay(stream, echo=not options.json, spin=_spin(options))
         result = stream.until_done()
     if options.json:
-        answer = {"reply": result.reply, "usage": result.usage, "chatId": result.chat_id}
+        usage = dict(result.usage) if result.usage is not None else None
+        answer = {"reply": result.reply, "usage": usage, "chatId": result.chat_id}
         _write(json.dumps(answer, ensure_ascii=False) + "\n")
     return EXIT_OK
 
@@ -457,9 +485,13 @@ def _converse(options: argparse.Namespace, conversation: Conversation, opening: 
             import readline  # noqa: F401  (gives input() line editing and history)
         except ImportError:
             pass
-        _notice(f"Chatting with {conversation.options.site.url}. "
+        loaded = ""
+        if options.history:
+            count = len(conversation.messages) - (1 if options.system else 0)
+            loaded = f"Going on from {count} messages of {options.history}. "
+        _notice(f"Chatting with {conversation.options.site.url}. {loaded}"
                 f"{CHAT_HELP}; Ctrl-C stops an answer, Ctrl-D exits.")
-    status = EXIT_OK
+    status = EXIT_OK  # the exit code is the last turn's
     while True:
         try:
             line = _read_line(interactive).strip()
@@ -480,17 +512,24 @@ def _converse(options: argparse.Namespace, conversation: Conversation, opening: 
                 conversation.reset()
                 conversation.messages = [m for m in opening if m["role"] == "system"]
                 _notice("(a new conversation)")
-            elif command == "save" and argument.strip():
-                _save(conversation.messages, argument.strip())
+            elif command == "save":
+                if argument.strip():
+                    _save(conversation.messages, argument.strip())
+                else:
+                    _notice("(usage: /save FILE)")
+            elif command in ("help", "?"):
+                _notice(f"({CHAT_HELP})")
             else:
-                _notice(f"(commands: {CHAT_HELP})")
+                _notice(f"(unknown command /{command}; {CHAT_HELP})")
             continue
         try:
             with conversation.send(line[1:] if line.startswith("//") else line) as stream:
                 _relay(stream, echo=True, spin=_spin(options))
             status = EXIT_OK
         except KeyboardInterrupt:
-            _notice("(answer stopped)")
+            # Only finished answers join the history: the stopped turn is not sent again.
+            _notice("(answer stopped; this turn is left out of the conversation)")
+            status = EXIT_INTERRUPTED
         except BrokenPipeError:
             raise
         except Exception as exc:

@@ -62,6 +62,12 @@ class SiteAuth:
                 nonce or current.nonce, session_id or current.session_id
             )
 
+    def forget(self, nonce: str) -> None:
+        """Drop ``nonce`` if it is the one kept (a site that turned out to need none)."""
+        with self._lock:
+            if self._credentials.nonce == nonce:
+                self._credentials = Credentials(None, self._credentials.session_id)
+
     async def refresh(
         self, fetch: Callable[[], Awaitable[Credentials]], rejected: Optional[str]
     ) -> Credentials:

@@ -15,11 +15,14 @@ from urllib.parse import urljoin, urlsplit
 
 from ._credentials import Credentials, CredentialStore, SiteAuth, mask
 from ._exceptions import (
+    APIConnectionError,
     APIStatusError,
     AuthenticationError,
     DiscoveryError,
+    NotFoundError,
     OpchatgptsError,
     QueryRejectedError,
+    RemoteProtocolError,
     StreamError,
 )
 from ._http import Call
@@ -28,7 +31,7 @@ from ._options import CallOptions
 from ._protocol.discovery import ChatbotConfig, find_chatbots, looks_like_html, site_from_chatbot
 from ._protocol.request import USER_AGENT, HTTPRequest, build_chat_request, new_chat_id, same_origin
 from ._protocol.response import NONCE_ERROR_CODES, ResponseReader
-from ._site import Site
+from ._site import PUBLIC_URL, URL_ENV, Site
 from ._transports.base import AsyncResponse, AsyncTransport
 
 __all__ = ["stream_batches", "discover", "MAX_PAGE_BYTES"]
@@ -76,9 +79,13 @@ async def stream_batches(
                 break
     except QueryRejectedError as exc:
         _learn_new_token(auth, exc)
+        exc.url = exc.url or response.url
         raise
     except StreamError as exc:
         exc.url = exc.url or response.url
+        if isinstance(exc, RemoteProtocolError) and not reader.answer_started and _is_html(response):
+            hint = _page_hint(options.site, f"{response.url} answered an HTML page")
+            exc.args = (f"{exc}; {hint}",)
         raise
     finally:
         await response.aclose()
@@ -94,8 +101,12 @@ async def _open_chat(call: Call, messages: Sequence[MessageLike], auth: SiteAuth
     except APIStatusError as exc:
         _learn_new_token(auth, exc)
         if not (isinstance(exc, AuthenticationError) and exc.code in NONCE_ERROR_CODES):
+            _add_hint(exc, options.site)
             raise
         refused = exc
+    except APIConnectionError as exc:
+        _add_hint(exc, options.site)
+        raise
     if nonce:
         site, code = options.site.url, refused.code
         log.info("%s refused the nonce %s (%s); getting a new one", site, mask(nonce), code)
@@ -103,13 +114,47 @@ async def _open_chat(call: Call, messages: Sequence[MessageLike], auth: SiteAuth
         log.debug("%s wants a nonce (%s); getting one", options.site.url, refused.code)
     try:
         credentials = await auth.refresh(lambda: _obtain_credentials(call, refused), rejected=nonce)
-    except AuthenticationError:
-        raise
     except OpchatgptsError as reason:
+        if nonce and refused.code == "rest_cookie_invalid_nonce" and isinstance(reason, AuthenticationError):
+            # WordPress checks any nonce it is sent, even where the plugin needs none (1.9.x):
+            # a site that hands out no nonce may simply want none.
+            log.info("%s refused the nonce %s and offers none; trying without", options.site.url, mask(nonce))
+            auth.forget(nonce)
+            try:
+                return await call.open(_chat_request(messages, options, None, auth.credentials))
+            except APIStatusError:
+                raise reason from None
+        if isinstance(reason, AuthenticationError):
+            raise
         raise _no_nonce(options, refused, f"the nonce request failed: {reason}") from reason
     if credentials.nonce == nonce:
         raise _no_nonce(options, refused, "the site refused the nonce it had just issued")
     return await call.open(_chat_request(messages, options, credentials.nonce, credentials))
+
+
+def _add_hint(error: OpchatgptsError, site: Site) -> None:
+    """Add to ``error`` a word on how to fix it, where the cause is a common mistake."""
+    hint = ""
+    if isinstance(error, APIConnectionError) and site.url.rstrip("/") == PUBLIC_URL:
+        hint = (
+            f"the public {PUBLIC_URL} site is gone: pass url= (or set ${URL_ENV}) to name an "
+            "AI Engine site"
+        )
+    elif isinstance(error, NotFoundError):
+        hint = _page_hint(site, f"no AI Engine chat route at {error.url}")
+    if hint:
+        error.message = f"{error.message}; {hint}"  # type: ignore[attr-defined]
+        error.args = (error.message,)  # type: ignore[attr-defined]
+
+
+def _page_hint(site: Site, what: str) -> str:
+    """Where the REST route is not: if the given site URL has a path, it is likely a page."""
+    if urlsplit(site.url).path.strip("/"):
+        return (
+            f"{what}. {site.url} looks like a page, not a site root: read the bot's settings "
+            "from it with from_page() (--page on the command line)"
+        )
+    return f"{what}. Is AI Engine installed there? Its chatbot page (from_page) names the REST root"
 
 
 def _chat_request(
@@ -197,6 +242,10 @@ def _learn_new_token(auth: SiteAuth, exc: APIStatusError) -> None:
     token = exc.body.get("new_token") if isinstance(exc.body, dict) else None
     if isinstance(token, str) and token:
         auth.remember(nonce=token)
+
+
+def _is_html(response: AsyncResponse) -> bool:
+    return "html" in response.headers.get("Content-Type", "").lower()
 
 
 def _json_object(body: bytes) -> Mapping[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, TypedDict, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, TypedDict, Union
 
-__all__ = ["Message", "MessageLike", "TextDelta", "LiveEvent", "ChatResult", "Done", "Event", "Timeout"]
+__all__ = [
+    "Message", "MessageLike", "TextDelta", "LiveEvent", "Usage", "ChatResult", "Done", "Event", "Timeout",
+]
 
 
 class Message(TypedDict):
@@ -41,7 +43,51 @@ class LiveEvent:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+class Usage(Mapping[str, Any]):
+    """The tokens one answer used, as the plugin reports them.
+
+    ``prompt_tokens``, ``completion_tokens`` and ``total_tokens`` are the common fields
+    (``None`` when the plugin left one out); it is also a read-only mapping of every key
+    the plugin sent, so the version-specific extras (3.x's ``price``, ``queries``,
+    ``accuracy``...) are there too, and ``usage["total_tokens"]`` works as before.
+    """
+
+    __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens", "_values")
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values: Dict[str, Any] = dict(values)
+        self.prompt_tokens = _count(values.get("prompt_tokens"))
+        self.completion_tokens = _count(values.get("completion_tokens"))
+        self.total_tokens = _count(values.get("total_tokens"))
+
+    @property
+    def extras(self) -> Mapping[str, Any]:
+        """The keys beyond the three common ones."""
+        return {k: v for k, v in self._values.items() if k not in _COMMON_USAGE}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        shown = [f"{k}={getattr(self, k)!r}" for k in _COMMON_USAGE]
+        shown += [f"{k}={v!r}" for k, v in self.extras.items()]
+        return f"Usage({', '.join(shown)})"
+
+
+_COMMON_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _count(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True, repr=False)
 class ChatResult:
     """The server's final word on one answer (the decoded ``end`` payload).
 
@@ -50,7 +96,7 @@ class ChatResult:
     """
 
     reply: str
-    usage: Optional[Dict[str, Any]] = None
+    usage: Optional[Usage] = None
     images: Optional[List[Any]] = None
     actions: List[Any] = field(default_factory=list)
     chat_id: Optional[str] = None
@@ -58,6 +104,23 @@ class ChatResult:
     site: Optional[str] = None
     new_token: Optional[str] = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Each field once: ``raw`` only for the keys no field shows; never the new nonce.
+        shown = [f"reply={self.reply!r}"]
+        for name in ("usage", "images", "chat_id", "site"):
+            value = getattr(self, name)
+            if value is not None:
+                shown.append(f"{name}={value!r}")
+        if self.actions:
+            shown.append(f"actions={self.actions!r}")
+        if self.new_token:
+            shown.append("new_token=<set>")
+        named = {"reply", "usage", "images", "actions", "new_token", "success"}
+        others = sorted(k for k in self.raw if k not in named)
+        if others:
+            shown.append(f"raw keys={others}")
+        return f"ChatResult({', '.join(shown)})"
 
 
 @dataclass(frozen=True)

@@ -322,7 +322,10 @@ def test_chat_in_a_terminal(tmp_path):
                     os.write(master, b"tell me a very long story about many things please\r")
                     terminal.expect(b"Echo: tell")
                     proc.send_signal(signal.SIGINT)  # Ctrl-C: stops the answer, not the chat
-                    terminal.expect(b"(answer stopped)")
+                    terminal.expect(b"(answer stopped; this turn is left out of the conversation)")
+                    terminal.expect(b"you> ")
+                    os.write(master, b"/frobnicate\r")
+                    terminal.expect(b"(unknown command /frobnicate;")
                     terminal.expect(b"you> ")
                     os.write(master, b"/save chat.json\r")
                     terminal.expect(b"(saved 2 messages")
@@ -330,7 +333,7 @@ def test_chat_in_a_terminal(tmp_path):
                     terminal.expect(b"Echo: second")
                     terminal.expect(b"you> ")
                     os.write(master, b"\x04")  # Ctrl-D
-                    assert proc.wait(TIMEOUT) == 0
+                    assert proc.wait(TIMEOUT) == 0  # the last turn's code, not the stopped one's
                 finally:
                     proc.kill()
         finally:

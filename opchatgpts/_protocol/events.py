@@ -13,7 +13,7 @@ import logging
 from typing import Any, Mapping, Optional
 
 from .._exceptions import RemoteProtocolError, ServerReportedError
-from .._models import ChatResult, Done, Event, LiveEvent, TextDelta
+from .._models import ChatResult, Done, Event, LiveEvent, TextDelta, Usage
 
 __all__ = ["parse_event", "result_from_payload"]
 
@@ -93,7 +93,7 @@ def result_from_payload(
     token = payload.get("new_token")
     return ChatResult(
         reply=reply if isinstance(reply, str) else "",
-        usage=payload.get("usage") if isinstance(payload.get("usage"), dict) else None,
+        usage=Usage(payload["usage"]) if isinstance(payload.get("usage"), dict) else None,
         images=payload.get("images") if isinstance(payload.get("images"), list) else None,
         actions=actions if isinstance(actions, list) else [],
         chat_id=chat_id,

@@ -25,6 +25,7 @@ from .._exceptions import (
     QueryRejectedError,
     RateLimitError,
     RemoteProtocolError,
+    ServerReportedError,
     StreamError,
 )
 from .._models import ChatResult, Done, Event, TextDelta
@@ -68,7 +69,10 @@ class ResponseReader:
         self._head: List[bytes] = []  # the body so far, until it shows itself as a stream
         self._head_size = 0
         self.result: Optional[ChatResult] = None
-        self._error: Optional[StreamError] = None  # raised once the events before it are out
+        #: Whether any of the answer's text has arrived: an ``error`` event before it is
+        #: the plugin refusing the query (``QueryRejectedError``), after it a broken answer.
+        self.answer_started = False
+        self._error: Optional[Exception] = None  # raised once the events before it are out
 
     @property
     def finished(self) -> bool:
@@ -115,6 +119,7 @@ class ResponseReader:
 
     def _to_events(self, payloads: List[str]) -> List[Event]:
         events: List[Event] = []
+        failure: Optional[Exception] = None
         try:
             for payload in payloads:
                 event = parse_event(payload, self._chat_id, self._site)
@@ -124,12 +129,20 @@ class ResponseReader:
                 if event.__class__ is Done:
                     self.result = event.result
                     break  # nothing follows the end event
+        except ServerReportedError as exc:
+            failure = exc if self._text_seen(events) else _refusal(exc)
         except StreamError as exc:
+            failure = exc
+        if not self.answer_started:
+            self.answer_started = self._text_seen(events)
+        if failure is not None:
             if not events:
-                raise
-            # Deliver the text that came before the failure first.
-            self._error = exc
+                raise failure
+            self._error = failure  # the events before the failure go out first
         return events
+
+    def _text_seen(self, events: List[Event]) -> bool:
+        return self.answer_started or any(event.__class__ is TextDelta for event in events)
 
     def _json_answer(self, body: bytes) -> List[Event]:
         if not body.strip():
@@ -142,6 +155,16 @@ class ResponseReader:
         if isinstance(parsed, dict) and ("success" in parsed or "code" in parsed):
             raise error_from_response(200, {}, body)
         raise RemoteProtocolError(f"expected an AI Engine answer, got {_describe(body)}")
+
+
+def _refusal(error: ServerReportedError) -> QueryRejectedError:
+    """An ``error`` event before any text: the plugin refused the query before it started
+    answering (PROTOCOL.md section 4: a message over the bot's limit, an unknown bot...)."""
+    refusal = QueryRejectedError(
+        error.message, status_code=200, body={"type": "error", "data": error.message}
+    )
+    refusal.__cause__ = error
+    return refusal
 
 
 def error_from_response(

@@ -47,6 +47,8 @@ class _AiohttpResponse:
             raise TransportFailure("read_timeout", "no data") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise _body_failure(exc) from _scrub(exc)
+        except RuntimeError as exc:  # aiohttp's "Connection closed." once the protocol is gone
+            raise TransportFailure("interrupted", "the server closed the connection") from exc
 
     async def aclose(self) -> None:
         # release() keeps the connection for reuse only if the body was read to its end.
