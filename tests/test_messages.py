@@ -151,7 +151,8 @@ def test_the_gone_public_site_says_so(api: str) -> None:
             asyncio.run(opchatgpts.ask_async("hi", proxy=dead_proxy, max_retries=0, trust_env=False))
         else:
             transport = "requests" if api == "sync-requests" else "aiohttp"
-            settings: Any = {"proxy": dead_proxy, "max_retries": 0, "trust_env": False, "transport": transport}
+            settings: Any = {"proxy": dead_proxy, "max_retries": 0, "trust_env": False}
+            settings["transport"] = transport
             opchatgpts.ask("hi", **settings)
     assert "https://opchatgpts.net site is gone: pass url= (or set $OPCHATGPTS_URL)" in str(info.value)
 
