@@ -6,6 +6,8 @@ tests/g4f/ drives the same class through g4f's own entry points (``make test-g4f
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +76,18 @@ def test_an_error_event_raises_instead_of_ending_the_answer(emulator: RunningEmu
         else:
             list(Opchatgpts.create_completion(None, failing, True, url=emulator.url))
 
+
+def test_importing_the_g4f_integration_without_g4f_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['g4f'] = None  # as if gpt4free were not installed\n"
+        "import opchatgpts\n"
+        "assert 'opchatgpts.g4f' not in sys.modules\n"
+        "try:\n"
+        "    import opchatgpts.g4f\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'opchatgpts.g4f needs gpt4free (g4f): pip install "opchatgpts[g4f]"'
