@@ -105,8 +105,8 @@ class Opchatgpts:
 
     @_ClassProperty
     def params(cls) -> str:  # noqa: N805 - a property of the class
-        """What the provider takes, in gpt4free's words."""
-        names = ("model: str", "messages: list[dict[str, str]]", "stream: bool")
+        """What the provider takes, in gpt4free's words (as g4f 0.1.x's own Opchatgpts said it)."""
+        names = ("model: str", "messages: list[dict[str, str]]", "stream: bool", "proxy: str")
         return f"g4f.provider.{getattr(cls, '__name__', 'Opchatgpts')} supports: ({', '.join(names)})"
 
     @classmethod
