@@ -18,8 +18,7 @@ already works with g4f 0.1.x's ``ChatCompletion``; today's ``g4f.client.Client``
 What it does with g4f's calls:
 
 * **Always streamed from the server.** ``stream=False`` only means that g4f joins the text, so
-  a failure is the same error class streamed or not (an ``error`` event is a
-  ``ServerReportedError`` either way).
+  a failure is the same error class streamed or not.
 * **Errors** are the SDK's own (``opchatgpts.OpchatgptsError`` subclasses), unwrapped.
 * **Keywords.** The SDK's own per-call keywords (``referer``, ``bot_id``, ``max_retries``,
   ``headers``...) go through. ``proxy`` is the SDK's ``proxy``, and ``timeout`` (seconds) bounds

@@ -69,12 +69,17 @@ def test_create_async_returns_the_whole_answer(emulator: RunningEmulator) -> Non
 @pytest.mark.parametrize("call", ["create_completion", "create_async"])
 def test_an_error_event_raises_instead_of_ending_the_answer(emulator: RunningEmulator, call: str) -> None:
     """g4f 0.1.x's own Opchatgpts provider skipped ``error`` events and answered ""."""
-    failing = [{"role": "user", "content": "please FAIL_UPSTREAM now"}]
-    with pytest.raises(opchatgpts.ServerReportedError, match="FAIL_UPSTREAM"):
-        if call == "create_async":
-            asyncio.run(Opchatgpts.create_async(None, failing, url=emulator.url))
-        else:
-            list(Opchatgpts.create_completion(None, failing, True, url=emulator.url))
+    cases = [
+        ("please FAIL_UPSTREAM now", opchatgpts.QueryRejectedError),  # before any text
+        ("go on FAIL_MIDSTREAM", opchatgpts.ServerReportedError),  # after some
+    ]
+    for text, error in cases:
+        failing = [{"role": "user", "content": text}]
+        with pytest.raises(error, match="FAIL_UPSTREAM|cURL error 18"):
+            if call == "create_async":
+                asyncio.run(Opchatgpts.create_async(None, failing, url=emulator.url))
+            else:
+                list(Opchatgpts.create_completion(None, failing, True, url=emulator.url))
 
 
 def test_importing_the_g4f_integration_without_g4f_says_what_to_install() -> None:

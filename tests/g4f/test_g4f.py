@@ -132,16 +132,9 @@ def test_chat_completion_create_async(kind: str, any_generation: RunningEmulator
 def test_chat_completion_upstream_error_raises(kind: str, call: str, any_generation: RunningEmulator) -> None:
     """The seed returned "" on an ``error`` event; the failure is an exception here."""
     provider, _ = provider_and_kwargs(kind, any_generation)
-    # The SDK's own class honours stream=False: the server answers with one JSON document,
-    # which fails as a whole (HTTP 500). create_async passes stream=False since g4f 0.2. The
-    # integration class always streams from the server: the same error either way.
-    one_document = call == "joined" or (call == "async" and G4F_VERSION >= (0, 2))
-    expected = (
-        opchatgpts.QueryRejectedError
-        if kind == "sdk-subclass" and one_document
-        else opchatgpts.ServerReportedError
-    )
-    with pytest.raises(expected, match="FAIL_UPSTREAM"):
+    # The upstream fails before any text: the plugin refused the query, whether it answered
+    # with one JSON document (stream=False) or with an error event.
+    with pytest.raises(opchatgpts.QueryRejectedError, match="FAIL_UPSTREAM"):
         if call == "async":
             asyncio.run(g4f.ChatCompletion.create_async("gpt-3.5-turbo", FAILING, provider=provider))
         else:
@@ -291,8 +284,10 @@ def test_client_upstream_error_is_the_same_streamed_or_not(
     client: str, stream: bool, any_generation: RunningEmulator
 ) -> None:
     provider = site_class(G4FOpchatgpts, any_generation)
-    with pytest.raises(opchatgpts.ServerReportedError, match="FAIL_UPSTREAM"):
+    with pytest.raises(opchatgpts.QueryRejectedError, match="FAIL_UPSTREAM"):
         _client_call(provider, client, stream, FAILING)
+    with pytest.raises(opchatgpts.ServerReportedError, match="cURL error 18"):
+        _client_call(provider, client, stream, [{"role": "user", "content": "go on FAIL_MIDSTREAM"}])
 
 
 @client_only
