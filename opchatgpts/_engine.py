@@ -71,7 +71,12 @@ async def stream_batches(
         deadline = time.monotonic() + options.timeout.total
     connect = ConnectOptions(options.timeout, deadline, options.proxy, options.verify)
     auth = credentials.for_site(options.site.rest_root)
-    response = await _open_chat(transport, messages, options, connect, auth)
+    file_fields: Optional[Mapping[str, Any]] = None
+    if options.files:
+        from ._uploads import upload_files  # only calls with files need it
+
+        file_fields = await upload_files(transport, auth, messages, options, connect)
+    response = await _open_chat(transport, messages, options, connect, auth, file_fields)
     _learn_header_nonce(auth, response, options.site)
     try:
         reader = ResponseReader(
@@ -109,13 +114,17 @@ async def _open_chat(
     options: CallOptions,
     connect: ConnectOptions,
     auth: SiteAuth,
+    file_fields: Optional[Mapping[str, Any]] = None,
 ) -> AsyncResponse:
     """Open the answer, getting a nonce and resending once if the site asks for one."""
     credentials = auth.credentials
     nonce = options.nonce or credentials.nonce or options.site.nonce
     try:
         return await _open_with_retries(
-            transport, _chat_request(messages, options, nonce, credentials), connect, options.retry
+            transport,
+            _chat_request(messages, options, nonce, credentials, file_fields),
+            connect,
+            options.retry,
         )
     except APIStatusError as exc:
         _learn_new_token(auth, exc)
@@ -135,14 +144,18 @@ async def _open_chat(
         raise _no_nonce(options, refused, "the site refused the nonce it had just issued")
     return await _open_with_retries(
         transport,
-        _chat_request(messages, options, credentials.nonce, credentials),
+        _chat_request(messages, options, credentials.nonce, credentials, file_fields),
         connect,
         options.retry,
     )
 
 
 def _chat_request(
-    messages: Sequence[MessageLike], options: CallOptions, nonce: Optional[str], credentials: Credentials
+    messages: Sequence[MessageLike],
+    options: CallOptions,
+    nonce: Optional[str],
+    credentials: Credentials,
+    file_fields: Optional[Mapping[str, Any]],
 ) -> HTTPRequest:
     return build_chat_request(
         options.site,
@@ -153,6 +166,7 @@ def _chat_request(
         session=credentials.session_id,
         extra_body=options.extra_body,
         extra_headers=options.headers,
+        file_fields=file_fields,
     )
 
 
@@ -172,7 +186,8 @@ async def _obtain_credentials(
         if answer.get("success") is True and isinstance(nonce, str) and nonce:
             session = answer.get("sessionId")
             log.debug("start_session gave nonce %s", mask(nonce))
-            return Credentials(nonce, session if isinstance(session, str) and session else None)
+            session = session if isinstance(session, str) and session else None
+            return Credentials(nonce, session, generation="session")
         steps.append("start_session answered without a restNonce")
     except APIStatusError as exc:
         steps.append(f"start_session answered {exc}")
@@ -193,7 +208,7 @@ async def _obtain_credentials(
         bot = next((b for b in bots if b.bot_id == site.bot_id), bots[0] if bots else None)
         if bot is not None and bot.rest_nonce:
             log.debug("the page %s gave nonce %s", page_url, mask(bot.rest_nonce))
-            return Credentials(bot.rest_nonce, bot.session_id)
+            return Credentials(bot.rest_nonce, bot.session_id, generation="nonce")
         steps.append(f"the page {page_url} shows " + ("no chatbot" if bot is None else "no restNonce"))
     raise _no_nonce(options, refused, "; ".join(steps))
 
