@@ -207,6 +207,8 @@ class Opchatgpts:
         """A ``Conversation`` with this site: one chat id and a growing history."""
         if "stream" in kwargs:
             raise TypeError("a Conversation manages streaming itself")
+        if "files" in kwargs:
+            raise TypeError("files= goes with one turn: conversation.send(text, files=[...])")
         return Conversation._with(_default.get(), cls.call_options(**kwargs), messages, kwargs.get("chat_id"))
 
     @classmethod
@@ -219,6 +221,7 @@ class Opchatgpts:
         request. Raises ``DiscoveryError`` if the page is not HTML or shows no chatbot.
         """
         bot_id = kwargs.pop("bot_id", None)
+        _no_files(kwargs)
         options = cls.call_options(**kwargs)
         client = _default.get()
         found = client._run(client._discover(page_url, options, bot_id), options.transport)
@@ -228,6 +231,7 @@ class Opchatgpts:
     async def from_page_async(cls: Type[P], page_url: str, **kwargs: Unpack[AsyncCallKwargs]) -> Type[P]:
         """The async twin of ``from_page``."""
         bot_id = kwargs.pop("bot_id", None)
+        _no_files(kwargs)
         options = cls.call_options(**_async(kwargs))
         client = _default.get()
         found = await client._discover(page_url, options, bot_id)
@@ -246,6 +250,11 @@ class Opchatgpts:
         }
         name = f"{cls.__name__}FromPage"
         return type(name, (cls,), {"url": site.url, "site_defaults": defaults, "chatbot": bot})
+
+
+def _no_files(kwargs: Mapping[str, Any]) -> None:
+    if "files" in kwargs:
+        raise TypeError("files= goes with a call that sends a message, not with from_page")
 
 
 def _async(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
