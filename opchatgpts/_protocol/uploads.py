@@ -285,7 +285,7 @@ def build_upload_request(
     """
     fields = [("type", "N/A"), ("purpose", "N/A")] if nonce else []
     content_type, body = encode_multipart(attachment, fields, boundary)
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}  # what the browser's fetch() sends
     if site.referer:
         headers["Referer"] = site.referer
         parts = urlsplit(site.referer)
@@ -375,16 +375,19 @@ def upload_error(
     elif error.message == "Could not move the file.":
         kind = UploadTooLargeError
         reason = (
-            f"the site could not store the file: at {_size(attachment.size)} it is most likely "
-            "over its upload limit (PHP upload_max_filesize)"
+            f"the site could not store the file (Could not move the file.): at {_size(attachment.size)} "
+            "it is most likely over its upload limit (PHP upload_max_filesize)"
         )
     elif error.status_code == 413:
         kind = UploadTooLargeError
         reason = f"the site's web server refused a request of {_size(attachment.size)} (413)"
-    elif error.status_code == 500 and not isinstance(error.body, dict):
+    elif error.status_code == 500 and (
+        not isinstance(error.body, dict) or error.code == "internal_server_error"
+    ):
+        # PHP died: WordPress's "critical error" page (or its JSON twin for a JSON client).
         kind = UploadTooLargeError
         reason = (
-            f"the site failed with an error page ({error.message}) while storing the file; "
+            f"the site failed with a PHP error ({error.message}) while storing the file; "
             f"AI Engine 2.x and 3.x answer so to a file over the site's upload limit (PHP "
             f"upload_max_filesize), and this one is {_size(attachment.size)}"
         )
@@ -449,14 +452,15 @@ def check_generation_takes(
 def submit_fields(generation: Optional[str], file_ids: Sequence[str]) -> Dict[str, Any]:
     """The chat request's fields naming the uploaded files, as the site's browser client
     sends them: ``newImageId`` (1.9.x), ``newFileId`` (2.0-2.4.3, and a nonce-gated site of
-    unknown version with one file: every 2.x and 3.x read it), ``newFileId`` with
-    ``newFileIds: null`` for one file on 2.4.4+, ``newFileIds`` for several."""
+    unknown version with one file: every 2.x and 3.x read it); on 2.4.4+ ``newFileId``
+    with ``newFileIds: null`` for one file, ``newFileIds`` with ``newFileId: null`` for
+    several."""
     if not file_ids:
         return {}
     if generation == "session":
         if len(file_ids) == 1:
             return {"newFileId": file_ids[0], "newFileIds": None}
-        return {"newFileIds": list(file_ids)}
+        return {"newFileId": None, "newFileIds": list(file_ids)}
     if len(file_ids) != 1:  # check_generation_takes refused it
         raise ValueError(f"{GENERATION_NAMES.get(generation or '', 'this site')} takes one file")
     if generation == "open":

@@ -52,6 +52,7 @@ async def asynchronous() -> str:
     text += await opchatgpts.ask_async("hi", files=[opchatgpts.Attachment("a.png", b"", "image/png")])
     async for part in Opchatgpts.create_async_generator(None, [{"role": "user", "content": "x"}], proxy=None):
         text += part
-    async for part in Opchatgpts.create_async_generator(None, [{"role": "user", "content": "x"}], files=[b""]):
+    messages = [{"role": "user", "content": "x"}]
+    async for part in Opchatgpts.create_async_generator(None, messages, files=[b""]):
         text += part
     return text + await Opchatgpts.create_async("gpt-3.5-turbo", [{"role": "user", "content": "x"}])
