@@ -352,7 +352,9 @@ class Client(_BaseClient):
     ``url`` names the site (a URL or a ``Site``; default ``$OPCHATGPTS_URL``, else the
     former opchatgpts.net). Every other keyword is also a per-call keyword of each method,
     with the same meaning (see README.rst, Configuration). ``max_connections`` bounds the
-    pool. Use it in a ``with`` block, or call ``close()``::
+    pool. Each call also takes ``files=``, files to send with its message (README.rst,
+    Images and files); a message may also be OpenAI's list of text and image parts. Use it
+    in a ``with`` block, or call ``close()``::
 
         with opchatgpts.Client(url="https://example.com") as client:
             print(client.ask("Hello"))

@@ -84,8 +84,9 @@ class Opchatgpts:
     gpt4free's provider shape.
 
     A subclass that sets ``url`` targets another site. Every call takes the keyword
-    arguments of ``CallKwargs`` (README.rst, Configuration). ``model`` is accepted for
-    compatibility and not sent: the site's bot settings choose the model.
+    arguments of ``CallKwargs`` (README.rst, Configuration), ``files=`` among them.
+    ``model`` is accepted for compatibility and not sent: the site's bot settings choose
+    the model. The last user message may be OpenAI's list of text and image parts.
     """
 
     url: ClassVar[str] = PUBLIC_URL
@@ -275,7 +276,8 @@ def ask(
     """Send a prompt (or a message list) and return the whole answer.
 
     Takes the keyword arguments of ``Opchatgpts.create_completion``, plus ``provider`` (a
-    subclass of ``Opchatgpts``) and ``model``.
+    subclass of ``Opchatgpts``) and ``model``. ``files=["cat.png"]`` sends files with the
+    message (README.rst, Images and files).
     """
     options = provider.call_options(**kwargs)
     with _default.get()._blocking_items(as_messages(prompt_or_messages), (options,), Answer(), True) as parts:
