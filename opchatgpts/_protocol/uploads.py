@@ -409,8 +409,8 @@ def _uploaded_note(uploaded: Sequence[Tuple[str, str]]) -> str:
     if not uploaded:
         return ""
     files = ", ".join(f"{label} (id {file_id})" for label, file_id in uploaded)
-    verb = "was" if len(uploaded) == 1 else "were"
-    return f". Nothing was sent to the chat; {files} {verb} uploaded before and stay on the site, unused"
+    was, stays = ("was", "stays") if len(uploaded) == 1 else ("were", "stay")
+    return f". Nothing was sent to the chat; {files} {was} uploaded before and {stays} on the site, unused"
 
 
 # -- what the chat request says ---------------------------------------------------------------
