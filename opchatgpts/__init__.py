@@ -16,12 +16,16 @@ from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    AttachmentError,
+    AttachmentTooLargeError,
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
     DiscoveryError,
+    FilesNotAcceptedError,
     IncompleteStreamError,
     InternalServerError,
+    InvalidAttachmentError,
     InvalidMessagesError,
     InvalidMessagesTypeError,
     NotFoundError,
@@ -36,12 +40,17 @@ from ._exceptions import (
     StreamInterruptedError,
     StreamTimeoutError,
     TLSVerificationError,
+    TooManyFilesError,
+    UploadAuthenticationError,
+    UploadRejectedError,
+    UploadTooLargeError,
 )
 from ._logs import configure_from_environment as _configure_logs
 from ._models import ChatResult, Done, Event, LiveEvent, Message, MessageLike, TextDelta, Timeout, Usage
 from ._options import AsyncCallKwargs, CallKwargs, CallOptions
 from ._protocol.discovery import ChatbotConfig
 from ._protocol.retry import RetryPolicy
+from ._protocol.uploads import Attachment, FileInput, split_image_parts
 from ._provider import Opchatgpts, aclose, ask, ask_async
 from ._site import SITE_PRESETS, Site
 from ._stream import AsyncChatStream, ChatStream
@@ -76,6 +85,9 @@ __all__ = [
     "Done",
     "ChatResult",
     "Usage",
+    "Attachment",
+    "FileInput",
+    "split_image_parts",
     "OpchatgptsError",
     "ClientClosedError",
     "InvalidMessagesError",
@@ -100,6 +112,14 @@ __all__ = [
     "StreamTimeoutError",
     "AllSitesFailedError",
     "AllSitesUnreachableError",
+    "AttachmentError",
+    "InvalidAttachmentError",
+    "AttachmentTooLargeError",
+    "FilesNotAcceptedError",
+    "TooManyFilesError",
+    "UploadRejectedError",
+    "UploadTooLargeError",
+    "UploadAuthenticationError",
     "__version__",
 ]
 

@@ -48,7 +48,10 @@ EXIT_CODES = {
 }
 COMMANDS = ("chat", "serve", "demo")
 DEMO_PROMPT = "Hello from the opchatgpts demo, streamed token by token"
-CHAT_HELP = "/reset starts anew (keeping --system), /save FILE writes the conversation as JSON, /exit leaves"
+CHAT_HELP = (
+    "/attach PATH sends a file (an image) with your next message, /reset starts anew (keeping "
+    "--system), /save FILE writes the conversation as JSON, /exit leaves"
+)
 
 _SYSTEM_HELP = (
     "add TEXT as a system message before the conversation. AI Engine 2.x and 3.x pass it to the model "
@@ -150,6 +153,14 @@ def _site_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
 
 
+def _file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file", metavar="PATH", action="append",
+        help="send a file (an image) with the prompt; give it several times for several files "
+        "(AI Engine 2.4.4 and later take several per message, earlier versions one)",
+    )
+
+
 def _parser(command: Optional[str]) -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     if command == "chat":
@@ -198,11 +209,13 @@ def _parser(command: Optional[str]) -> argparse.ArgumentParser:
             f"exit codes:\n{codes}\n\nexamples:\n"
             "  opchatgpts serve &\n"
             "  opchatgpts --url http://127.0.0.1:8080 'What is two plus two?'\n"
+            "  opchatgpts --url https://example.com --file cat.png 'What is in this image?'\n"
             "  git diff | opchatgpts --url https://example.com 'Review this diff'\n"
             "  opchatgpts --page https://example.com/chat/ --json 'Hi' | jq -r .reply",
         )
         parser.add_argument("prompt", nargs="*", help="the question; several words are joined by spaces")
         _site_options(parser)
+        _file_option(parser)
         out = parser.add_argument_group("output")
         out.add_argument("--no-stream", action="store_true", help="ask the server for one JSON answer")
         out.add_argument("--json", action="store_true", help="print one JSON object: reply, usage, chatId")
@@ -444,7 +457,9 @@ def _one_shot(options: argparse.Namespace, read_stdin: bool = True) -> int:
     """``opchatgpts [options] PROMPT``: stream one answer to stdout."""
     text = _prompt(options.prompt, read_stdin)
     messages = [*_opening(options), {"role": "user", "content": text}]
-    with _client(options) as client, client.stream_events(messages, stream=not options.no_stream) as stream:
+    with _client(options) as client, client.stream_events(
+        messages, stream=not options.no_stream, files=options.file
+    ) as stream:
         _relay(stream, echo=not options.json, spin=_spin(options))
         result = stream.until_done()
     if options.json:
@@ -492,6 +507,7 @@ def _converse(options: argparse.Namespace, conversation: Conversation, opening: 
         _notice(f"Chatting with {conversation.options.site.url}. {loaded}"
                 f"{CHAT_HELP}; Ctrl-C stops an answer, Ctrl-D exits.")
     status = EXIT_OK  # the exit code is the last turn's
+    attached: List[str] = []
     while True:
         try:
             line = _read_line(interactive).strip()
@@ -519,11 +535,14 @@ def _converse(options: argparse.Namespace, conversation: Conversation, opening: 
                     _notice("(usage: /save FILE)")
             elif command in ("help", "?"):
                 _notice(f"({CHAT_HELP})")
+            elif command == "attach" and argument.strip():
+                _attach(attached, argument.strip())
             else:
                 _notice(f"(unknown command /{command}; {CHAT_HELP})")
             continue
+        files, attached = attached, []  # they go with this message only, whatever happens
         try:
-            with conversation.send(line[1:] if line.startswith("//") else line) as stream:
+            with conversation.send(line[1:] if line.startswith("//") else line, files or None) as stream:
                 _relay(stream, echo=True, spin=_spin(options))
             status = EXIT_OK
         except KeyboardInterrupt:
@@ -534,6 +553,17 @@ def _converse(options: argparse.Namespace, conversation: Conversation, opening: 
             raise
         except Exception as exc:
             status = _report(exc, options.verbose)
+
+
+def _attach(attached: List[str], path: str) -> None:
+    """``/attach PATH``: keep ``path`` for the next message, if it is a file."""
+    path = os.path.expanduser(path)
+    if not os.path.isfile(path):
+        _notice(f"(cannot attach {path}: no such file)")
+        return
+    attached.append(path)
+    names = ", ".join(os.path.basename(name) for name in attached)
+    _notice(f"({names} will go with your next message)")
 
 
 def _save(messages: List[Dict[str, str]], path: str) -> None:

@@ -44,11 +44,13 @@ from ._options import (
     ClientSettings,
     TransportName,
     Unpack,
+    with_files_loaded,
 )
 from ._protocol.decoder import DEFAULT_MAX_LINE_BYTES
 from ._protocol.discovery import ChatbotConfig
 from ._protocol.request import as_messages, split_messages
 from ._protocol.retry import RetryPolicy
+from ._protocol.uploads import DEFAULT_MAX_FILE_BYTES, split_image_parts
 from ._site import Site, SiteLike, default_url
 from ._stream import Answer, AsyncChatStream, ChatStream, answer_batches
 from ._sync import BlockingIterator, SyncStream, loop_thread
@@ -158,6 +160,7 @@ class _BaseClient:
         headers: Optional[Mapping[str, str]] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         nonce: Optional[str] = None,
         trust_env: bool = True,
         transport: TransportName = "aiohttp",
@@ -190,8 +193,8 @@ class _BaseClient:
         }
         changes = {k: v for k, v in given.items() if v is not None}
         changes.update(
-            stream=stream, verify=verify, max_line_bytes=max_line_bytes, transport=transport,
-            trust_env=trust_env,
+            stream=stream, verify=verify, max_line_bytes=max_line_bytes, max_file_bytes=max_file_bytes,
+            transport=transport, trust_env=trust_env,
         )
         self._sites = tuple(CallOptions(site=_site(entry)).merge(changes) for entry in entries)
         self._pool = _Pool(max_connections, failover_cooldown)
@@ -218,6 +221,8 @@ class _BaseClient:
 
     def _copy(self, cls: Type[B], changes: Mapping[str, Any]) -> B:
         """A client of class ``cls`` on this one's pool, with ``changes`` (checked)."""
+        if "files" in changes:
+            raise TypeError("files= goes with one call (ask, stream...), not with with_options")
         plan = self._plan(changes)
         copy = object.__new__(cls)
         copy._sites = plan
@@ -229,10 +234,12 @@ class _BaseClient:
 
     def _plan(self, changes: Mapping[str, Any]) -> Tuple[CallOptions, ...]:
         """The sites a call tries, each with its settings: ``changes`` merged over this
-        client's. A ``url`` among them names the one site to use."""
+        client's. A ``url`` among them names the one site to use. ``files`` are read
+        here, once."""
         self._check_open()
         if not changes:
             return self._sites
+        changes = with_files_loaded(changes, self._sites[0])
         if "url" in changes:
             return (self._sites[0].merge(changes),)
         return tuple(options.merge(changes) for options in self._sites)
@@ -280,7 +287,7 @@ class _BaseClient:
         self, messages: Sequence[MessageLike], plan: Plan, answer: Answer, text_only: bool
     ) -> BlockingIterator[Any]:
         """A blocking iterator over a call's items, on the transport the plan names."""
-        split_messages(messages, plan[0].site)
+        messages, plan = _prepare(messages, plan)
         start = self._source(messages, plan, answer, text_only)
         items: BlockingIterator[Any]
         if plan[0].transport == "requests":
@@ -294,7 +301,7 @@ class _BaseClient:
     def _async_items(
         self, messages: Sequence[MessageLike], plan: Plan, answer: Answer, text_only: bool
     ) -> AsyncGenerator[Any, None]:
-        split_messages(messages, plan[0].site)
+        messages, plan = _prepare(messages, plan)
         return _flat(self._source(messages, _on_aiohttp(plan), answer, text_only)())
 
     def _converse(
@@ -315,7 +322,7 @@ class _BaseClient:
 
     async def _collect(self, messages: Sequence[MessageLike], plan: Plan) -> str:
         """The whole text of one answer, on the running loop."""
-        split_messages(messages, plan[0].site)
+        messages, plan = _prepare(messages, plan)
         batches = self._source(messages, _on_aiohttp(plan), Answer(), True)()
         parts: List[str] = []
         try:
@@ -346,7 +353,9 @@ class Client(_BaseClient):
     ``url`` names the site (a URL or a ``Site``; default ``$OPCHATGPTS_URL``, else the
     former opchatgpts.net). Every other keyword is also a per-call keyword of each method,
     with the same meaning (see README.rst, Configuration). ``max_connections`` bounds the
-    pool. Use it in a ``with`` block, or call ``close()``::
+    pool. Each call also takes ``files=``, files to send with its message (README.rst,
+    Images and files); a message may also be OpenAI's list of text and image parts. Use it
+    in a ``with`` block, or call ``close()``::
 
         with opchatgpts.Client(url="https://example.com") as client:
             print(client.ask("Hello"))
@@ -503,6 +512,18 @@ class AsyncClient(_BaseClient):
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
 
+
+
+def _prepare(messages: Sequence[MessageLike], plan: Plan) -> Tuple[Sequence[MessageLike], Plan]:
+    """A call's messages and plan, checked before any I/O: the images of the last user
+    turn (OpenAI's list-of-parts content) join the call's files, ahead of ``files=``, and
+    every message keeps its text only."""
+    first = plan[0]
+    plain, images = split_image_parts(messages, first.max_file_bytes)
+    if images:
+        plan = tuple(dataclasses.replace(options, files=images + options.files) for options in plan)
+    split_messages(plain, first.site, allow_empty=bool(plan[0].files))
+    return plain, plan
 
 
 async def _flat(batches: AsyncGenerator[List[T], None]) -> AsyncGenerator[T, None]:

@@ -6,9 +6,11 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ._exceptions import InvalidMessagesTypeError
+from ._files import load_files
 from ._models import ChatResult, MessageLike
 from ._options import CallOptions
 from ._protocol.request import check_messages, new_chat_id
+from ._protocol.uploads import FileInput
 from ._stream import AsyncChatStream, ChatStream
 
 __all__ = ["Conversation"]
@@ -44,6 +46,9 @@ class Conversation:
     or an ``AsyncClient``, blocking (``send``, ``ask``) and async (``send_async``,
     ``ask_async``) alike. Not thread-safe: use one conversation from one thread or task at
     a time.
+
+    ``files=`` on a turn go with that turn only, as in the browser: the history keeps the
+    turn's text, and the next turn does not send the files again.
     """
 
     def __init__(
@@ -56,6 +61,8 @@ class Conversation:
     ) -> None:
         if "messages" in options or "stream" in options:
             raise TypeError("a Conversation manages messages and streaming itself")
+        if "files" in options:
+            raise TypeError("files= goes with one turn: conversation.send(text, files=[...])")
         if client is None:
             if default_client is None:  # pragma: no cover - set when the package is imported
                 raise TypeError("Conversation needs a client")
@@ -100,8 +107,11 @@ class Conversation:
             raise InvalidMessagesTypeError(f"the message must be a string, not {type(text).__name__}")
         return [*self.messages, {"role": "user", "content": text}]
 
-    def _call(self) -> Plan:
-        return tuple(dataclasses.replace(o, chat_id=self.chat_id, stream=True) for o in self._plan)
+    def _call(self, files: Optional[Sequence[FileInput]] = None) -> Plan:
+        loaded = load_files(files, self._plan[0].max_file_bytes)  # read now, before any I/O
+        return tuple(
+            dataclasses.replace(o, chat_id=self.chat_id, stream=True, files=loaded) for o in self._plan
+        )
 
     def _on_result(self, text: str) -> ResultHook:
         def record(result: ChatResult) -> None:
@@ -111,26 +121,29 @@ class Conversation:
 
         return record
 
-    def send(self, text: str) -> ChatStream[str]:
-        """Send ``text``; iterate the returned stream for the answer's text."""
-        stream: ChatStream[str] = self.client._converse(self._turn(text), self._call(), self._on_result(text))
+    def send(self, text: str, files: Optional[Sequence[FileInput]] = None) -> ChatStream[str]:
+        """Send ``text`` (and ``files``, with this turn only); iterate the returned stream
+        for the answer's text."""
+        turn = self._turn(text)
+        stream: ChatStream[str] = self.client._converse(turn, self._call(files), self._on_result(text))
         return stream
 
-    async def send_async(self, text: str) -> AsyncChatStream[str]:
+    async def send_async(
+        self, text: str, files: Optional[Sequence[FileInput]] = None
+    ) -> AsyncChatStream[str]:
         """The async twin of ``send``: ``async for`` the returned stream."""
-        stream: AsyncChatStream[str] = self.client._aconverse(
-            self._turn(text), self._call(), self._on_result(text)
-        )
+        turn = self._turn(text)
+        stream: AsyncChatStream[str] = self.client._aconverse(turn, self._call(files), self._on_result(text))
         return stream
 
-    def ask(self, text: str) -> str:
-        """Send ``text`` and return the whole answer."""
-        with self.send(text) as stream:
+    def ask(self, text: str, files: Optional[Sequence[FileInput]] = None) -> str:
+        """Send ``text`` (and ``files``) and return the whole answer."""
+        with self.send(text, files) as stream:
             return "".join(stream)
 
-    async def ask_async(self, text: str) -> str:
+    async def ask_async(self, text: str, files: Optional[Sequence[FileInput]] = None) -> str:
         """The async twin of ``ask``."""
-        stream = await self.send_async(text)
+        stream = await self.send_async(text, files)
         async with stream:
             return "".join([part async for part in stream])
 

@@ -25,10 +25,16 @@ REFRESH_WAIT_SECONDS = 120.0
 
 @dataclass(frozen=True)
 class Credentials:
-    """What lets a guest in: a nonce for ``X-WP-Nonce`` and a session id for the body."""
+    """What lets a guest in: a nonce for ``X-WP-Nonce`` and a session id for the body.
+
+    ``generation`` says where a fetched nonce came from, which tells the site's plugin
+    generation: ``"session"`` (``start_session``, 2.4.4+) or ``"nonce"`` (the page,
+    2.0-2.4.3).
+    """
 
     nonce: Optional[str] = None
     session_id: Optional[str] = None
+    generation: Optional[str] = None
 
     def __repr__(self) -> str:
         return f"Credentials(nonce={mask(self.nonce)}, session_id={self.session_id!r})"
@@ -48,11 +54,23 @@ class SiteAuth:
         self._lock = threading.Lock()
         self._credentials = Credentials()
         self._refreshing: Optional["concurrent.futures.Future[Optional[Credentials]]"] = None
+        self._generation: Optional[str] = None
 
     @property
     def credentials(self) -> Credentials:
         """The current nonce and session id (either may be ``None``)."""
         return self._credentials
+
+    @property
+    def generation(self) -> Optional[str]:
+        """The site's plugin generation, once learned: ``"open"`` (1.9.x: no nonce needed),
+        ``"nonce"`` (2.0-2.4.3: the page's nonce) or ``"session"`` (2.4.4+: start_session's)."""
+        return self._generation
+
+    def learn_generation(self, generation: Optional[str]) -> None:
+        """Keep what a call learned of the site's generation."""
+        if generation:
+            self._generation = generation
 
     def remember(self, nonce: Optional[str] = None, session_id: Optional[str] = None) -> None:
         """Keep a nonce (a ``new_token``, a page's ``restNonce``) and/or a session id."""
@@ -115,6 +133,7 @@ class SiteAuth:
             self._credentials = Credentials(
                 credentials.nonce, credentials.session_id or self._credentials.session_id
             )
+            self._generation = credentials.generation or self._generation
             self._refreshing = None
             result = self._credentials
         pending.set_result(result)

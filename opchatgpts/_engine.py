@@ -8,10 +8,9 @@ bytes). Each HTTP exchange follows the call's rules (``_http.Call``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from ._credentials import Credentials, CredentialStore, SiteAuth, mask
 from ._exceptions import (
@@ -27,21 +26,19 @@ from ._exceptions import (
 )
 from ._http import Call
 from ._models import Event, MessageLike
+from ._nonces import MAX_PAGE_BYTES, no_nonce, obtain_credentials
 from ._options import CallOptions
 from ._protocol.discovery import ChatbotConfig, find_chatbots, looks_like_html, site_from_chatbot
 from ._protocol.request import USER_AGENT, HTTPRequest, build_chat_request, new_chat_id, same_origin
 from ._protocol.response import NONCE_ERROR_CODES, ResponseReader
 from ._site import PUBLIC_URL, URL_ENV, Site
 from ._transports.base import AsyncResponse, AsyncTransport
+from ._uploads import upload_files
 
 __all__ = ["stream_batches", "discover", "MAX_PAGE_BYTES"]
 
 log = logging.getLogger("opchatgpts")
 
-MAX_PAGE_BYTES = 8 * 1024 * 1024
-FALLBACK_PAGE_PATHS = ("chatgpt-free-use/",)
-START_SESSION_ROUTE = "/mwai/v1/start_session"
-_GUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
 async def stream_batches(
@@ -55,7 +52,10 @@ async def stream_batches(
         options = dataclasses.replace(options, chat_id=new_chat_id())
     call = Call(transport, options)
     auth = credentials.for_site(options.site.rest_root)
-    response = await _open_chat(call, messages, auth)
+    file_fields: Optional[Mapping[str, Any]] = None
+    if options.files:
+        file_fields = await upload_files(call, auth, messages)
+    response = await _open_chat(call, messages, auth, file_fields)
     _learn_header_nonce(auth, response, options.site)
     try:
         reader = ResponseReader(
@@ -91,13 +91,18 @@ async def stream_batches(
         await response.aclose()
 
 
-async def _open_chat(call: Call, messages: Sequence[MessageLike], auth: SiteAuth) -> AsyncResponse:
+async def _open_chat(
+    call: Call,
+    messages: Sequence[MessageLike],
+    auth: SiteAuth,
+    file_fields: Optional[Mapping[str, Any]] = None,
+) -> AsyncResponse:
     """Open the answer, getting a nonce and resending once if the site asks for one."""
     options = call.options
     credentials = auth.credentials
     nonce = options.nonce or credentials.nonce or options.site.nonce
     try:
-        return await call.open(_chat_request(messages, options, nonce, credentials))
+        return await call.open(_chat_request(messages, options, nonce, credentials, file_fields))
     except APIStatusError as exc:
         _learn_new_token(auth, exc)
         if not (isinstance(exc, AuthenticationError) and exc.code in NONCE_ERROR_CODES):
@@ -113,7 +118,7 @@ async def _open_chat(call: Call, messages: Sequence[MessageLike], auth: SiteAuth
     else:  # the first call to a site that wants one: nothing to notice
         log.debug("%s wants a nonce (%s); getting one", options.site.url, refused.code)
     try:
-        credentials = await auth.refresh(lambda: _obtain_credentials(call, refused), rejected=nonce)
+        credentials = await auth.refresh(lambda: obtain_credentials(call, refused), rejected=nonce)
     except OpchatgptsError as reason:
         if nonce and refused.code == "rest_cookie_invalid_nonce" and isinstance(reason, AuthenticationError):
             # WordPress checks any nonce it is sent, even where the plugin needs none (1.9.x):
@@ -121,15 +126,15 @@ async def _open_chat(call: Call, messages: Sequence[MessageLike], auth: SiteAuth
             log.info("%s refused the nonce %s and offers none; trying without", options.site.url, mask(nonce))
             auth.forget(nonce)
             try:
-                return await call.open(_chat_request(messages, options, None, auth.credentials))
+                return await call.open(_chat_request(messages, options, None, auth.credentials, file_fields))
             except APIStatusError:
                 raise reason from None
         if isinstance(reason, AuthenticationError):
             raise
-        raise _no_nonce(options, refused, f"the nonce request failed: {reason}") from reason
+        raise no_nonce(options, refused, f"the nonce request failed: {reason}") from reason
     if credentials.nonce == nonce:
-        raise _no_nonce(options, refused, "the site refused the nonce it had just issued")
-    return await call.open(_chat_request(messages, options, credentials.nonce, credentials))
+        raise no_nonce(options, refused, "the site refused the nonce it had just issued")
+    return await call.open(_chat_request(messages, options, credentials.nonce, credentials, file_fields))
 
 
 def _add_hint(error: OpchatgptsError, site: Site) -> None:
@@ -158,7 +163,11 @@ def _page_hint(site: Site, what: str) -> str:
 
 
 def _chat_request(
-    messages: Sequence[MessageLike], options: CallOptions, nonce: Optional[str], credentials: Credentials
+    messages: Sequence[MessageLike],
+    options: CallOptions,
+    nonce: Optional[str],
+    credentials: Credentials,
+    file_fields: Optional[Mapping[str, Any]],
 ) -> HTTPRequest:
     return build_chat_request(
         options.site,
@@ -169,63 +178,7 @@ def _chat_request(
         session=credentials.session_id,
         extra_body=options.extra_body,
         extra_headers=options.headers,
-    )
-
-
-async def _obtain_credentials(call: Call, refused: APIStatusError) -> Credentials:
-    """Ask ``start_session`` for a nonce (2.4.4+), else read it from the chatbot page. The
-    requests share the call's clock and retries."""
-    site = call.options.site
-    steps = []
-    try:
-        _, _, body = await call.fetch(HTTPRequest("POST", site.endpoint(START_SESSION_ROUTE), _GUEST_HEADERS))
-        answer = _json_object(body)
-        nonce = answer.get("restNonce")
-        if answer.get("success") is True and isinstance(nonce, str) and nonce:
-            session = answer.get("sessionId")
-            log.debug("start_session gave nonce %s", mask(nonce))
-            return Credentials(nonce, session if isinstance(session, str) and session else None)
-        steps.append("start_session answered without a restNonce")
-    except APIStatusError as exc:
-        steps.append(f"start_session answered {exc}")
-    for page_url in _nonce_pages(site):
-        try:
-            _, _, body = await call.fetch(
-                HTTPRequest("GET", page_url, {"User-Agent": USER_AGENT, "Accept": "text/html"}),
-                limit=MAX_PAGE_BYTES,
-            )
-        except APIStatusError as exc:
-            steps.append(f"the page {page_url} answered {exc}")
-            continue
-        except OpchatgptsError as exc:  # unreachable, too large...: try the next place
-            steps.append(f"the page {page_url} failed: {exc}")
-            continue
-        bots = find_chatbots(body.decode("utf-8", "replace"))
-        bot = next((b for b in bots if b.bot_id == site.bot_id), bots[0] if bots else None)
-        if bot is not None and bot.rest_nonce:
-            log.debug("the page %s gave nonce %s", page_url, mask(bot.rest_nonce))
-            return Credentials(bot.rest_nonce, bot.session_id)
-        steps.append(f"the page {page_url} shows " + ("no chatbot" if bot is None else "no restNonce"))
-    raise _no_nonce(call.options, refused, "; ".join(steps))
-
-
-def _nonce_pages(site: Site) -> List[str]:
-    """Where a 2.0-2.4.3 site may print its nonce: the chatbot page if the caller named it
-    (``referer``), the home page, then the page path opchatgpts.net used, which sites set up
-    after it (and the emulator) share."""
-    root = site.url.rstrip("/") + "/"
-    pages = [site.referer, root] + [urljoin(root, path) for path in FALLBACK_PAGE_PATHS]
-    return list(dict.fromkeys(page for page in pages if page))
-
-
-def _no_nonce(options: CallOptions, refused: APIStatusError, reason: str) -> AuthenticationError:
-    return AuthenticationError(
-        f"{options.site.url} requires a nonce ({refused.code}) and none could be obtained: {reason}",
-        status_code=refused.status_code,
-        code=refused.code,
-        body=refused.body,
-        headers=refused.headers,
-        url=refused.url,
+        file_fields=file_fields,
     )
 
 
@@ -246,14 +199,6 @@ def _learn_new_token(auth: SiteAuth, exc: APIStatusError) -> None:
 
 def _is_html(response: AsyncResponse) -> bool:
     return "html" in response.headers.get("Content-Type", "").lower()
-
-
-def _json_object(body: bytes) -> Mapping[str, Any]:
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 async def discover(

@@ -6,6 +6,10 @@ The class says who is to blame and when it happened:
 * ``APIConnectionError`` / ``APITimeoutError``: the connection could not be set up (after retries).
 * ``APIStatusError`` and its family: the server answered the request with a refusal.
 * ``StreamError`` and its family (all ``RuntimeError``): the answer had started and then broke.
+* ``AttachmentError`` and its family: a file of the call (``files=``, or an image in the
+  messages); each names the file. Its subclasses are also the error of their kind above:
+  ``InvalidAttachmentError`` an ``InvalidMessagesError`` (before any I/O),
+  ``UploadRejectedError`` an ``APIStatusError``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,14 @@ __all__ = [
     "StreamTimeoutError",
     "AllSitesFailedError",
     "AllSitesUnreachableError",
+    "AttachmentError",
+    "InvalidAttachmentError",
+    "AttachmentTooLargeError",
+    "FilesNotAcceptedError",
+    "TooManyFilesError",
+    "UploadRejectedError",
+    "UploadTooLargeError",
+    "UploadAuthenticationError",
 ]
 
 
@@ -237,3 +249,69 @@ class AllSitesUnreachableError(AllSitesFailedError, APIConnectionError):
         AllSitesFailedError.__init__(self, errors)
         self.url = ""
         self.attempts = sum(getattr(error, "attempts", 1) for _, error in errors)
+
+
+# -- files sent with a call -------------------------------------------------------------------
+
+
+class AttachmentError(OpchatgptsError):
+    """A file sent with a call could not be sent. ``filename`` names it (the path or name
+    the caller gave); the message names it too.
+
+    ``uploaded`` lists the ``(filename, file id)`` of the files of the call that had been
+    uploaded when it failed: they stay on the site, unused (the plugin cannot delete them
+    for a guest on most versions).
+    """
+
+    filename: str = ""
+    uploaded: Tuple[Tuple[str, str], ...] = ()
+
+
+class InvalidAttachmentError(AttachmentError, InvalidMessagesError):
+    """A file cannot be read, or an image part cannot be decoded. Raised before any I/O."""
+
+    def __init__(self, message: str, *, filename: str) -> None:
+        super().__init__(message)
+        self.filename = filename
+
+
+class AttachmentTooLargeError(InvalidAttachmentError):
+    """A file is over ``max_file_bytes`` (default 20 MiB). Raised before any I/O."""
+
+
+class FilesNotAcceptedError(AttachmentError):
+    """The site's plugin version cannot take the files this way (e.g. AI Engine 1.9.x
+    refuses a message without text). Raised before the chat request is sent."""
+
+    def __init__(
+        self, message: str, *, filename: str = "", uploaded: Sequence[Tuple[str, str]] = ()
+    ) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.uploaded = tuple(uploaded)
+
+
+class TooManyFilesError(FilesNotAcceptedError):
+    """More files than the site's plugin version takes with one message (one before
+    AI Engine 2.4.4). Raised before the chat request is sent."""
+
+
+class UploadRejectedError(AttachmentError, APIStatusError):
+    """The site refused to store a file (``files/upload``), e.g. ``Invalid file type.``"""
+
+    def __init__(
+        self, message: str, *, filename: str, uploaded: Sequence[Tuple[str, str]] = (), **kwargs: Any
+    ) -> None:
+        APIStatusError.__init__(self, message, **kwargs)
+        self.filename = filename
+        self.uploaded = tuple(uploaded)
+
+
+class UploadTooLargeError(UploadRejectedError):
+    """The site could not take a file that big: over its PHP ``upload_max_filesize`` (an
+    HTML error page on AI Engine 2.x and 3.x, ``Could not move the file.`` on 1.9.x) or
+    ``post_max_size`` (``No file provided.``), or its web server's body limit (413)."""
+
+
+class UploadAuthenticationError(UploadRejectedError, AuthenticationError):
+    """The site refused the nonce sent with an upload, and no nonce it accepts could be had."""

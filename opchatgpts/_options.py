@@ -14,9 +14,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
+from ._files import load_files
 from ._models import Timeout
 from ._protocol.decoder import DEFAULT_MAX_LINE_BYTES
 from ._protocol.retry import RetryPolicy
+from ._protocol.uploads import DEFAULT_MAX_FILE_BYTES, Attachment, FileInput
 from ._site import Site, SiteLike
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
@@ -37,6 +39,7 @@ __all__ = [
     "SITE_KEYS",
     "Unpack",
     "unexpected_keywords",
+    "with_files_loaded",
 ]
 
 #: How blocking calls reach the network.
@@ -66,11 +69,13 @@ class _Connection(TypedDict, total=False):
     extra_body: Optional[Mapping[str, Any]]
     max_line_bytes: int
     nonce: Optional[str]
+    max_file_bytes: int
 
 
 class _Common(_SiteFields, _Connection, total=False):
     url: SiteLike
     chat_id: Optional[str]
+    files: Optional[Sequence[FileInput]]
 
 
 class AsyncCallKwargs(_Common, total=False):
@@ -119,7 +124,8 @@ class ClientSettings(AsyncClientSettings, total=False):
 class CallOptions:
     """Everything about one call except the messages, checked.
 
-    ``chat_id`` ``None`` means a fresh random id for each call.
+    ``chat_id`` ``None`` means a fresh random id for each call. ``files`` are the call's
+    files, read when the call was made; a client's own options never have any.
     """
 
     site: Site
@@ -135,6 +141,8 @@ class CallOptions:
     extra_body: Optional[Mapping[str, Any]] = None
     headers: Optional[Mapping[str, str]] = None
     trust_env: bool = True
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    files: Tuple[Attachment, ...] = ()
 
     def __repr__(self) -> str:
         # Never the nonce, the proxy (it may hold a password) or the headers.
@@ -144,6 +152,7 @@ class CallOptions:
         """These options with ``changes`` (call keywords) applied, each one checked.
 
         An unknown keyword is a ``TypeError`` that lists the valid ones, close matches first.
+        ``files`` are read here (see ``with_files_loaded``).
         """
         if not changes:
             return self
@@ -154,6 +163,8 @@ class CallOptions:
         for name, value in changes.items():
             check = _CHECKS.get(name)
             values[name] = check(value) if check is not None else value
+        if "files" in values:
+            values["files"] = load_files(values["files"], values.get("max_file_bytes", self.max_file_bytes))
         site = self.site
         if "url" in values:
             site = _site_at(values.pop("url"), site)
@@ -164,6 +175,15 @@ class CallOptions:
         if "max_retries" in values:
             retry = dataclasses.replace(retry, max_retries=values.pop("max_retries"))
         return dataclasses.replace(self, site=site, retry=retry, **values)
+
+
+def with_files_loaded(changes: Mapping[str, Any], base: CallOptions) -> Mapping[str, Any]:
+    """``changes`` with their ``files`` read once (as ``Attachment`` values), so that
+    merging them over several sites' options reads each file once."""
+    if changes.get("files") is None:
+        return changes
+    limit = _CHECKS["max_file_bytes"](changes.get("max_file_bytes", base.max_file_bytes))
+    return {**changes, "files": load_files(changes["files"], limit)}
 
 
 def unexpected_keywords(unknown: Any, valid: Any) -> str:
@@ -297,6 +317,8 @@ _CHECKS: Dict[str, Callable[[Any], Any]] = {
     "headers": _mapping("headers"),
     "extra_body": _mapping("extra_body"),
     "max_line_bytes": _positive_int("max_line_bytes"),
+    "max_file_bytes": _positive_int("max_file_bytes"),
+    "files": lambda value: value,  # read, and checked, by merge once max_file_bytes is known
     "transport": _transport,
     "trust_env": _flag("trust_env"),
 }

@@ -84,8 +84,9 @@ class Opchatgpts:
     gpt4free's provider shape.
 
     A subclass that sets ``url`` targets another site. Every call takes the keyword
-    arguments of ``CallKwargs`` (README.rst, Configuration). ``model`` is accepted for
-    compatibility and not sent: the site's bot settings choose the model.
+    arguments of ``CallKwargs`` (README.rst, Configuration), ``files=`` among them.
+    ``model`` is accepted for compatibility and not sent: the site's bot settings choose
+    the model. The last user message may be OpenAI's list of text and image parts.
     """
 
     url: ClassVar[str] = PUBLIC_URL
@@ -207,6 +208,8 @@ class Opchatgpts:
         """A ``Conversation`` with this site: one chat id and a growing history."""
         if "stream" in kwargs:
             raise TypeError("a Conversation manages streaming itself")
+        if "files" in kwargs:
+            raise TypeError("files= goes with one turn: conversation.send(text, files=[...])")
         return Conversation._with(_default.get(), cls.call_options(**kwargs), messages, kwargs.get("chat_id"))
 
     @classmethod
@@ -219,6 +222,7 @@ class Opchatgpts:
         request. Raises ``DiscoveryError`` if the page is not HTML or shows no chatbot.
         """
         bot_id = kwargs.pop("bot_id", None)
+        _no_files(kwargs)
         options = cls.call_options(**kwargs)
         client = _default.get()
         found = client._run(client._discover(page_url, options, bot_id), options.transport)
@@ -228,6 +232,7 @@ class Opchatgpts:
     async def from_page_async(cls: Type[P], page_url: str, **kwargs: Unpack[AsyncCallKwargs]) -> Type[P]:
         """The async twin of ``from_page``."""
         bot_id = kwargs.pop("bot_id", None)
+        _no_files(kwargs)
         options = cls.call_options(**_async(kwargs))
         client = _default.get()
         found = await client._discover(page_url, options, bot_id)
@@ -248,6 +253,11 @@ class Opchatgpts:
         return type(name, (cls,), {"url": site.url, "site_defaults": defaults, "chatbot": bot})
 
 
+def _no_files(kwargs: Mapping[str, Any]) -> None:
+    if "files" in kwargs:
+        raise TypeError("files= goes with a call that sends a message, not with from_page")
+
+
 def _async(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
     """Keywords for an async call: on aiohttp, whatever the class's ``transport`` (that is
     for blocking calls)."""
@@ -266,7 +276,8 @@ def ask(
     """Send a prompt (or a message list) and return the whole answer.
 
     Takes the keyword arguments of ``Opchatgpts.create_completion``, plus ``provider`` (a
-    subclass of ``Opchatgpts``) and ``model``.
+    subclass of ``Opchatgpts``) and ``model``. ``files=["cat.png"]`` sends files with the
+    message (README.rst, Images and files).
     """
     options = provider.call_options(**kwargs)
     with _default.get()._blocking_items(as_messages(prompt_or_messages), (options,), Answer(), True) as parts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -260,6 +261,70 @@ def test_sigint_mid_answer_exits_130():
         while site.emulator.disconnects < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert site.emulator.disconnects == 1  # the connection was released at once
+
+
+# -- files ------------------------------------------------------------------------------------
+
+# The 2x2 PNG of the recordings (75 bytes).
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR42mP4z8DAAMIM/4EAAB/uBfvxq7p3AAAAAElFTkSuQmCC"
+)
+
+
+@pytest.mark.parametrize("generation", ["open", "nonce", "session"])
+def test_file_sends_an_image_with_the_prompt(tmp_path, generation):
+    (tmp_path / "cat.png").write_bytes(PIXEL)
+    with serve_emulator(generation) as site:
+        done = run_cli("--url", site.url, "--file", "cat.png", "What is in this image?", cwd=tmp_path)
+        label = "image/jpeg" if generation == "open" else "image/png"
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == f"Echo: What is in this image? [image {label} 75 bytes]\n"
+        [body] = submits(site)
+        assert {"open": "newImageId", "nonce": "newFileId", "session": "newFileId"}[generation] in body
+
+
+def test_file_several_times(tmp_path):
+    (tmp_path / "a.png").write_bytes(PIXEL)
+    (tmp_path / "b.png").write_bytes(PIXEL)
+    with serve_emulator("session") as site:
+        done = run_cli("--url", site.url, "--file", "a.png", "--file", "b.png", "--json", "Two", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["reply"] == "Echo: Two" + " [image image/png 75 bytes]" * 2
+    with serve_emulator("nonce") as site:
+        done = run_cli("--url", site.url, "--file", "a.png", "--file", "b.png", "Two", cwd=tmp_path)
+        assert (done.returncode, done.stdout) == (1, "")
+        line = one_error_line(done.stderr)
+        assert "TooManyFilesError" in line and "a.png" in line and "b.png" in line and "takes one" in line
+        assert submits(site) == []
+
+
+def test_file_errors(tmp_path, emulator):
+    done = run_cli("--url", emulator.url, "--file", "missing.png", "hi", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")  # the caller's mistake, found before any I/O
+    assert one_error_line(done.stderr) == (
+        "opchatgpts: InvalidAttachmentError: missing.png: cannot read the file: No such file or directory"
+    )
+    assert len(emulator.emulator.requests) == 0
+    (tmp_path / "evil.php").write_bytes(b"<?php")
+    done = run_cli("--url", emulator.url, "--file", "evil.php", "hi", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")  # the site refused it
+    line = one_error_line(done.stderr)
+    assert "UploadRejectedError: HTTP 400: evil.php:" in line and "Invalid file type." in line
+
+
+def test_attach_in_chat_goes_with_the_next_message(tmp_path):
+    (tmp_path / "cat.png").write_bytes(PIXEL)
+    script = "/attach missing.png\n/attach cat.png\nwhat is this\nand now\n/save chat.json\n"
+    with serve_emulator("session") as site:
+        done = run_cli("chat", "--url", site.url, stdin=script, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "Echo: what is this [image image/png 75 bytes]\nEcho: and now\n"
+        assert "(cannot attach missing.png: no such file)" in done.stderr
+        assert "(cat.png will go with your next message)" in done.stderr
+        first, second = submits(site)
+        assert first["newFileId"] and "newFileId" not in second
+    saved = json.loads((tmp_path / "chat.json").read_text(encoding="utf-8"))
+    assert [m["content"] for m in saved if m["role"] == "user"] == ["what is this", "and now"]
 
 
 # -- terminals --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = [
     "HTTPRequest",
     "as_messages",
     "check_messages",
+    "content_parts",
     "split_messages",
     "build_chat_request",
     "new_chat_id",
@@ -87,18 +88,58 @@ def check_messages(messages: Any) -> List[Dict[str, str]]:
                 f"messages[{index}]['role'] is {role!r}; expected one of {sorted(ROLES)}"
             )
         if not isinstance(content, str):
-            raise InvalidMessagesTypeError(
-                f"messages[{index}]['content'] must be a string, not {type(content).__name__}"
-            )
+            content = content_parts(content, index)[0]
         checked.append({"role": role, "content": content})
     return checked
 
 
-def split_messages(messages: Any, site: Optional[Site] = None) -> Tuple[List[Dict[str, str]], str]:
+def content_parts(content: Any, index: int) -> Tuple[str, List[Tuple[int, Any]]]:
+    """A message content in OpenAI's list-of-parts form, checked: its text (the ``text``
+    parts joined by newlines) and its ``image_url`` parts as ``(part index, url)``.
+
+    Only the last user turn's images are sent (see ``_protocol.uploads``); an earlier turn
+    keeps its text.
+    """
+    where = f"messages[{index}]['content']"
+    if isinstance(content, (str, bytes)) or not isinstance(content, Sequence):
+        raise InvalidMessagesTypeError(
+            f"{where} must be a string or a list of parts, not {type(content).__name__}"
+        )
+    texts: List[str] = []
+    images: List[Tuple[int, Any]] = []
+    for number, part in enumerate(content):
+        if not isinstance(part, Mapping):
+            raise InvalidMessagesTypeError(f"{where}[{number}] must be a dict, not {type(part).__name__}")
+        kind = part.get("type")
+        if kind == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise InvalidMessagesTypeError(f"{where}[{number}]['text'] must be a string")
+            texts.append(text)
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, Mapping) else image
+            if not isinstance(url, str):
+                raise InvalidMessagesTypeError(
+                    f"{where}[{number}] must have an 'image_url' with a string 'url'"
+                )
+            images.append((number, url))
+        else:
+            raise InvalidMessagesError(
+                f"{where}[{number}] is a {kind!r} part; only 'text' and 'image_url' parts can be "
+                "sent (other files go with files=)"
+            )
+    return "\n".join(texts), images
+
+
+def split_messages(
+    messages: Any, site: Optional[Site] = None, *, allow_empty: bool = False
+) -> Tuple[List[Dict[str, str]], str]:
     """Check the caller's messages; return ``(history, new_message)``.
 
     The last message must be the user's turn to send, and within the bot's length limit
-    when ``site`` knows it.
+    when ``site`` knows it. Its text may be empty only with ``allow_empty`` (when files go
+    with it: AI Engine 2.0+ take a file without text).
     """
     history = check_messages(messages)
     if not history:
@@ -109,7 +150,7 @@ def split_messages(messages: Any, site: Optional[Site] = None) -> Tuple[List[Dic
             f"the last message must be the user's turn to send, but its role is {last['role']!r}"
         )
     new_message = last["content"]
-    if not new_message.strip():
+    if not new_message.strip() and not allow_empty:
         raise InvalidMessagesError("the last user message is empty; the server rejects it")
     if site is not None and site.max_message_length is not None:
         if len(new_message) > site.max_message_length:
@@ -130,9 +171,14 @@ def build_chat_request(
     session: Optional[str] = None,
     extra_body: Optional[Mapping[str, Any]] = None,
     extra_headers: Optional[Mapping[str, str]] = None,
+    file_fields: Optional[Mapping[str, Any]] = None,
 ) -> HTTPRequest:
-    """The ``POST chats/submit`` request for these messages."""
-    history, new_message = split_messages(messages, site)
+    """The ``POST chats/submit`` request for these messages.
+
+    ``file_fields`` name the files uploaded for this turn, in the fields of the site's
+    generation (``_protocol.uploads.submit_fields``); with them the text may be empty.
+    """
+    history, new_message = split_messages(messages, site, allow_empty=bool(file_fields))
     body: Dict[str, Any] = {
         "botId": site.bot_id,
         "customId": site.custom_id,
@@ -141,6 +187,7 @@ def build_chat_request(
         "contextId": site.context_id,
         "messages": history,
         "newMessage": new_message,
+        **(file_fields or {}),  # where the browser puts them, before "stream"
         "stream": stream,
     }
     if extra_body:

@@ -22,3 +22,6 @@ async def mistakes() -> None:
     await opchatgpts.ask_async("hi", bot="default")  # error: unexpected keyword
     Opchatgpts.create_completion(None, [], temprature=1)  # error: unexpected keyword
     Opchatgpts.create_async_generator(None, [], url=5)  # error: wrong type
+    opchatgpts.ask("hi", files=[5])  # error: not a file
+    opchatgpts.ask("hi", max_file_bytes="20M")  # error: wrong type
+    Client("https://example.com", files=["cat.png"])  # error: files go with a call
