@@ -161,21 +161,25 @@ def test_end_payload_new_token_is_exposed():
 
 
 @pytest.mark.parametrize(
-    "path, message",
+    "path, message, error",
     [
-        ("1.9.99/upstream_cut_midstream.txt", "cURL error 18"),
-        ("3.6.2/upstream_error_stream.txt", "FAIL_UPSTREAM"),
+        # Some text, then the error: the answer started and broke.
+        ("1.9.99/upstream_cut_midstream.txt", "cURL error 18", ServerReportedError),
+        # The error before any text: the plugin refused the query.
+        ("3.6.2/upstream_error_stream.txt", "FAIL_UPSTREAM", QueryRejectedError),
         # The plugin's quirk: application/json content type, yet an event body.
-        ("1.9.99/unknown_botId_stream.txt", "rejected"),
-        ("3.6.2/long_message_600_over_bot_limit_512_stream.txt", "rejected"),
+        ("1.9.99/unknown_botId_stream.txt", "rejected", QueryRejectedError),
+        ("3.6.2/long_message_600_over_bot_limit_512_stream.txt", "rejected", QueryRejectedError),
     ],
 )
-def test_error_events_raise_with_the_server_message(path, message):
+def test_error_events_raise_with_the_server_message(path, message, error):
     capture = parse_capture(CAPTURES / path)
     reader = ResponseReader()
-    with pytest.raises(ServerReportedError, match=message):
+    with pytest.raises(error, match=message) as info:
         reader.feed(capture.response_body)
         reader.close()
+    if error is QueryRejectedError:
+        assert info.value.status_code == 200 and not isinstance(info.value, ServerReportedError)
 
 
 def test_text_before_an_error_event_is_delivered_first():
