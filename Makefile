@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install install-test demo test test-latest test-g4f lint bench clean
+.PHONY: install install-test demo test test-latest test-all test-g4f lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test-latest:
 	.venv-latest/bin/python -m pip install -q -e '.[test]'
 	.venv-latest/bin/python -m pip install -q --upgrade aiohttp
 	.venv-latest/bin/python -m pytest -q --ignore=tests/test_retry.py
+
+# The whole suite on each CPython 3.9-3.13 found (pyenv, or python3.X on PATH), each in its own
+# .venv-3.X; a missing interpreter is skipped with a note. PYTHONS="3.9 3.13" picks some.
+PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
+test-all:
+	PYTHONS="$(PYTHONS)" bash tools/test-all.sh
 
 # The gpt4free integration, driven through g4f's own entry points (tests/g4f/), in two
 # throwaway venvs: g4f 0.1.7.5 (ChatCompletion.create / create_async) and the newest g4f
@@ -67,4 +73,4 @@ bench: install-test
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .venv-latest $(G4F_OLD) $(G4F_NEW) build dist *.egg-info
+	rm -rf $(VENV) .venv-latest .venv-3.* $(G4F_OLD) $(G4F_NEW) build dist *.egg-info

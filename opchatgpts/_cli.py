@@ -397,7 +397,8 @@ class _Spinner:
     def _spin(self) -> None:
         if self._stopped.wait(0.1):  # a quick answer needs no spinner
             return
-        width = max(shutil.get_terminal_size().columns - 3, 10)
+        # A terminal that reports no size has 0 columns before Python 3.11; take 80 then, as 3.11+ does.
+        width = max((shutil.get_terminal_size().columns or 80) - 3, 10)
         for frame in itertools.cycle(self._frames):
             self._stream.write(f"\r{frame} {self.label[:width]}\033[K")
             self._stream.flush()

@@ -7,10 +7,12 @@ so an autouse fixture fails the test on those log records too.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
 import time
+import warnings
 from typing import Iterator, List
 
 import pytest
@@ -34,6 +36,20 @@ class _LeakLog(logging.Handler):
 
 def _sdk_threads() -> List[threading.Thread]:
     return [t for t in threading.enumerate() if t.name != "opchatgpts-loop" and t.is_alive()]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_implicit_event_loop() -> Iterator[None]:
+    """Mark the main thread as having no event loop, so nothing creates one behind our back.
+
+    pytest-asyncio 1.2 (the last for Python 3.9) calls ``asyncio.get_event_loop()`` around
+    each async test; in a main thread that never set a loop, that makes one and never closes
+    it, and a later test's ``gc.collect()`` reports it as an unclosed event loop.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asyncio.set_event_loop(None)
+    yield
 
 
 @pytest.fixture(autouse=True)

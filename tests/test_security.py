@@ -276,7 +276,7 @@ def test_proxy_credentials_never_show(
         auth = proxy.requests[0].headers["proxy-authorization"]
         assert auth == "Basic " + secret_forms(password)[1]
     call_options = Opchatgpts.call_options(url=site, proxy=proxy_url)
-    printed = "".join(traceback.format_exception(error)) if error else ""
+    printed = "".join(traceback.format_exception(type(error), error, error.__traceback__)) if error else ""
     assert_never_shown(password, caplog, error_texts(error), repr(call_options), printed)
 
 
