@@ -143,6 +143,8 @@ class APIStatusError(OpchatgptsError):
         self.url = url
 
     def __str__(self) -> str:
+        if self.status_code == 200:  # a refusal inside a successful answer: the status says nothing
+            return self.message
         code = f" {self.code}" if self.code else ""
         return f"HTTP {self.status_code}{code}: {self.message}"
 
