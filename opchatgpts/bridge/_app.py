@@ -1,0 +1,323 @@
+"""The bridge as an aiohttp application: OpenAI's routes over one shared ``AsyncClient``.
+
+Every request is answered by a call of the same client, so all of them share its connection
+pool, cookies and nonces. A call runs in a task of its own while the handler watches the
+caller: if the caller goes away, the task is cancelled, which closes the upstream call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from typing import Any, Awaitable, Callable, Dict, Optional
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .._client import AsyncClient
+from .._exceptions import OpchatgptsError
+from .._models import Event, TextDelta
+from .._stream import AsyncChatStream
+from ._shapes import (
+    DONE,
+    BridgeError,
+    ChatRequest,
+    ChunkEncoder,
+    completion,
+    error_event,
+    error_for,
+    model_list,
+    model_object,
+    parse_chat_request,
+    usage_of,
+)
+
+__all__ = ["create_app", "end_open_answers", "DRAIN_TIMEOUT"]
+
+log = logging.getLogger("opchatgpts.bridge")
+
+#: How long shutting down waits for open answers before ending them (seconds).
+DRAIN_TIMEOUT = 5.0
+#: How often an answer under way checks that its caller is still connected (seconds).
+DISCONNECT_POLL = 0.1
+#: The largest request body accepted (a long conversation).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+_SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # tells a proxy in front not to buffer the stream
+}
+_SHUTTING_DOWN = BridgeError(503, "the bridge is shutting down", type="server_error", code="shutting_down")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(
+    client: AsyncClient, *, api_key: Optional[str] = None, drain_timeout: float = DRAIN_TIMEOUT
+) -> web.Application:
+    """An aiohttp application that serves ``client``'s chatbot as an OpenAI-compatible API.
+
+    Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/models/{id}``.
+    With ``api_key``, every request needs ``Authorization: Bearer <api_key>``; without it,
+    any key (or none) is accepted. On shutdown the application stops taking chat requests,
+    waits up to ``drain_timeout`` seconds for the answers under way, then ends the rest
+    with an error. The client stays the caller's to close.
+
+    Run it with ``aiohttp.web.run_app(create_app(client))``, or mount it in your own
+    application with ``add_subapp``.
+    """
+    if not isinstance(client, AsyncClient):
+        raise TypeError(f"create_app needs an opchatgpts.AsyncClient, not {type(client).__name__}")
+    bridge = _Bridge(client, api_key, drain_timeout)
+    app = web.Application(middlewares=[bridge.middleware], client_max_size=MAX_BODY_BYTES)
+    app[_BRIDGE] = bridge
+    app.router.add_post("/v1/chat/completions", bridge.chat_completions)
+    app.router.add_get("/v1/models", bridge.list_models)
+    app.router.add_get("/v1/models/{model:.+}", bridge.get_model)
+    app.on_shutdown.append(bridge.drain)
+    return app
+
+
+def end_open_answers(app: web.Application) -> None:
+    """End every answer under way now, with an error event (or a 503 if it had not started)."""
+    app[_BRIDGE].end_all()
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+
+
+def _json_response(value: Any, status: int = 200, headers: Optional[Dict[str, str]] = None) -> web.Response:
+    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return web.Response(body=body, status=status, headers=headers, content_type="application/json")
+
+
+def _error_response(error: BridgeError) -> web.Response:
+    return _json_response(error.body(), error.status, error.headers)
+
+
+def _caller_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+class _Bridge:
+    """The state behind the routes: the client, the key, and the answers under way."""
+
+    def __init__(self, client: AsyncClient, api_key: Optional[str], drain_timeout: float) -> None:
+        self.client = client
+        self._key = _digest(api_key) if api_key else None
+        self._drain_timeout = drain_timeout
+        site = client.site
+        self.model_id = site.custom_id or site.bot_id or "default"
+        owner = urlsplit(site.url).hostname or "ai-engine"
+        self._model = model_object(self.model_id, int(time.time()), owner)
+        self._answers: Dict["asyncio.Task[web.StreamResponse]", _Answer] = {}
+        self.closing = False
+
+    # -- every route ------------------------------------------------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The API key check, and OpenAI-shaped errors for every failure of a route."""
+        try:
+            self._authorize(request)
+            return await handler(request)
+        except BridgeError as exc:
+            return _error_response(exc)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            message = f"{exc.reason} ({request.method} {request.path})"
+            kind = "not_found_error" if exc.status == 404 else "invalid_request_error"
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return _error_response(BridgeError(exc.status, message, type=kind, headers=headers))
+
+    def _authorize(self, request: web.Request) -> None:
+        if self._key is None:
+            return
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if scheme.lower() != "bearer" or not token.strip():
+            raise BridgeError(
+                401,
+                "You didn't provide an API key: send it as 'Authorization: Bearer <key>'",
+                type="invalid_request_error", code="invalid_api_key", headers=challenge,
+            )  # fmt: skip
+        # Digests of equal length, compared in constant time: neither the key nor its
+        # length leaks through timing.
+        if not hmac.compare_digest(_digest(token.strip()), self._key):
+            raise BridgeError(
+                401, "Incorrect API key provided", type="invalid_request_error", code="invalid_api_key",
+                headers=challenge,
+            )  # fmt: skip
+
+    # -- models -----------------------------------------------------------------------------
+
+    async def list_models(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/models``: the bot this bridge serves."""
+        return _json_response(model_list([self._model]))
+
+    async def get_model(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/models/{id}``."""
+        model = request.match_info["model"]
+        if model != self.model_id:
+            raise BridgeError(
+                404, f"The model '{model}' does not exist; this bridge serves '{self.model_id}'",
+                type="invalid_request_error", param="model", code="model_not_found",
+            )  # fmt: skip
+        return _json_response(self._model)
+
+    # -- chat completions -------------------------------------------------------------------
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/chat/completions``, streamed or not."""
+        if self.closing:
+            raise _SHUTTING_DOWN
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):
+            raise BridgeError(400, "the request body is not valid JSON", code="invalid_json") from None
+        chat = parse_chat_request(body, self.model_id)
+        if chat.ignored:
+            log.debug("ignoring the parameters %s", ", ".join(chat.ignored))
+        answer = _Answer(self.client, request, chat)
+        task = asyncio.ensure_future(answer.run())
+        self._answers[task] = answer
+        try:
+            return await answer.wait(task)
+        finally:
+            del self._answers[task]
+
+    async def drain(self, app: web.Application) -> None:
+        """On shutdown: refuse new chat requests, wait a while for the open ones, end the rest."""
+        self.closing = True
+        tasks = list(self._answers)
+        if tasks:
+            log.info("waiting up to %gs for %d open answer(s)", self._drain_timeout, len(tasks))
+            await asyncio.wait(tasks, timeout=self._drain_timeout)
+        self.end_all()
+
+    def end_all(self) -> None:
+        """End every answer under way (see ``end_open_answers``)."""
+        for task, answer in list(self._answers.items()):
+            if not task.done():
+                answer.ended = True
+                task.cancel()
+
+
+class _Answer:
+    """One chat completion: the upstream call in a task, and what the caller has been sent."""
+
+    def __init__(self, client: AsyncClient, request: web.Request, chat: ChatRequest) -> None:
+        self.client = client
+        self.request = request
+        self.chat = chat
+        self.response: Optional[web.StreamResponse] = None  # once the stream started
+        self.ended = False  # the bridge ended it (shutdown)
+
+    async def wait(self, task: "asyncio.Task[web.StreamResponse]") -> web.StreamResponse:
+        """Wait for ``task`` while watching the caller; cancel it when the caller leaves."""
+        try:
+            while not task.done():
+                await asyncio.wait((task,), timeout=DISCONNECT_POLL)
+                if not task.done() and _caller_gone(self.request):
+                    log.debug("the caller left: closing its upstream call")
+                    task.cancel()
+                    await asyncio.wait((task,))
+                    return self.response or web.Response()
+        except asyncio.CancelledError:  # the server cancelled this handler
+            task.cancel()
+            await asyncio.wait((task,))
+            raise
+        if task.cancelled():  # end_all
+            return await self._shut()
+        error = task.exception()
+        if error is None:
+            return task.result()
+        if isinstance(error, ConnectionError) or self.response is not None:
+            raise error  # the caller left, or the stream had started: aiohttp closes it
+        log.error("the bridge failed", exc_info=error)
+        return _error_response(error_for(error))
+
+    async def _shut(self) -> web.StreamResponse:
+        response = self.response
+        if response is None:
+            return _error_response(_SHUTTING_DOWN)
+        if not _caller_gone(self.request):
+            await response.write(ChunkEncoder.line(_SHUTTING_DOWN.body()))
+            await response.write_eof()
+        return response
+
+    async def run(self) -> web.StreamResponse:
+        """The task: call the site and answer the caller."""
+        try:
+            events = self.client.stream_events(self.chat.messages)
+        except OpchatgptsError as exc:  # the messages, or a closed client: before any I/O
+            return _error_response(error_for(exc))
+        async with events:
+            if self.chat.stream:
+                return await self._stream(events)
+            return await self._whole(events)
+
+    async def _whole(self, events: AsyncChatStream[Event]) -> web.StreamResponse:
+        try:
+            async for _ in events:
+                pass
+        except OpchatgptsError as exc:
+            log.info("the site failed: %s: %s", type(exc).__name__, exc)
+            return _error_response(error_for(exc))
+        chat = self.chat
+        usage = usage_of(events.result, chat.messages, events.text)
+        return _json_response(completion(_new_id(), int(time.time()), chat.model, events.text, usage))
+
+    async def _stream(self, events: AsyncChatStream[Event]) -> web.StreamResponse:
+        chat = self.chat
+        # Nothing is sent before the first text: until then, a failure gets its HTTP status.
+        try:
+            first = await _first_text(events)
+        except OpchatgptsError as exc:
+            log.info("the site failed: %s: %s", type(exc).__name__, exc)
+            return _error_response(error_for(exc))
+        encoder = ChunkEncoder(_new_id(), int(time.time()), chat.model, chat.include_usage)
+        response = web.StreamResponse(headers=_SSE_HEADERS)
+        await response.prepare(self.request)
+        self.response = response
+        write = response.write
+        await write(encoder.role() + encoder.text(first) if first else encoder.role())
+        try:
+            async for event in events:
+                if type(event) is TextDelta and event.text:
+                    await write(encoder.text(event.text))
+        except OpchatgptsError as exc:
+            log.info("the answer broke: %s: %s", type(exc).__name__, exc)
+            await write(error_event(exc))  # and no [DONE]: the stream is not complete
+            await response.write_eof()
+            return response
+        tail = encoder.stop()
+        if chat.include_usage:
+            tail += encoder.usage(usage_of(events.result, chat.messages, events.text))
+        await write(tail + DONE)
+        await response.write_eof()
+        return response
+
+
+async def _first_text(events: AsyncChatStream[Event]) -> Optional[str]:
+    """The answer's first piece of text; ``None`` if it ended without any."""
+    async for event in events:
+        if type(event) is TextDelta and event.text:
+            return event.text
+    return None
+
+
+def _new_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+_BRIDGE = web.AppKey("opchatgpts_bridge", _Bridge)
