@@ -95,7 +95,9 @@ def _digest(key: str) -> bytes:
 
 def _json_response(value: Any, status: int = 200, headers: Optional[Dict[str, str]] = None) -> web.Response:
     body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return web.Response(body=body, status=status, headers=headers, content_type="application/json")
+    return web.Response(
+        body=body, status=status, headers=headers, content_type="application/json", charset="utf-8"
+    )
 
 
 def _error_response(error: BridgeError) -> web.Response:
