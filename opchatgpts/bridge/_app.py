@@ -53,9 +53,13 @@ _SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # tells a proxy in front not to buffer the stream
 }
-_SHUTTING_DOWN = BridgeError(503, "the bridge is shutting down", type="server_error", code="shutting_down")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _shutting_down() -> BridgeError:
+    # A new one each time: an exception raised again keeps growing its traceback.
+    return BridgeError(503, "the bridge is shutting down", type="server_error", code="shutting_down")
 
 
 def create_app(
@@ -181,7 +185,7 @@ class _Bridge:
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/chat/completions``, streamed or not."""
         if self.closing:
-            raise _SHUTTING_DOWN
+            raise _shutting_down()
         try:
             body = json.loads(await request.read())
         except (ValueError, RecursionError):
@@ -251,9 +255,9 @@ class _Answer:
     async def _shut(self) -> web.StreamResponse:
         response = self.response
         if response is None:
-            return _error_response(_SHUTTING_DOWN)
+            return _error_response(_shutting_down())
         if not _caller_gone(self.request):
-            await response.write(ChunkEncoder.line(_SHUTTING_DOWN.body()))
+            await response.write(ChunkEncoder.line(_shutting_down().body()))
             await response.write_eof()
         return response
 
