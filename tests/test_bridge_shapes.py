@@ -187,6 +187,12 @@ def test_a_text_chunk_is_the_json_of_its_object(text, model, include_usage):
     assert sse(encoder.text(text)) == encoder.chunk({"content": text})
 
 
+@given(texts=st.lists(st.text()))
+def test_several_text_chunks_are_the_chunks_one_after_the_other(texts):
+    encoder = ChunkEncoder("chatcmpl-x", 1, "m")
+    assert encoder.texts(texts) == b"".join(encoder.text(text) for text in texts)
+
+
 def test_the_chunks_of_a_stream():
     encoder = ChunkEncoder("chatcmpl-x", 7, "m", include_usage=True)
     role, stop = sse(encoder.role()), sse(encoder.stop())

@@ -16,6 +16,7 @@ from aiohttp import web
 
 import opchatgpts
 from opchatgpts.bridge import create_app, end_open_answers
+from opchatgpts.bridge._app import QUEUED_TEXTS, _Arrivals
 from opchatgpts.testing import serve_bridge_async, serve_emulator_async
 
 CHAT = "/v1/chat/completions"
@@ -241,6 +242,74 @@ async def test_requests_after_shutdown_began_are_refused():
                 async with http.post(url + CHAT, json=body("hello")) as response:
                     assert response.status == 503
             await runner.cleanup()
+
+
+# -- how a streamed answer is read from the site ----------------------------------------------
+
+
+class FakeStream:
+    """Stands in for ``AsyncChatStream``: yields ``TextDelta``s, in bursts, then maybe fails."""
+
+    def __init__(self, bursts: List[List[str]], error: Any = None, pause: float = 0.05) -> None:
+        self.bursts, self.error, self.pause = bursts, error, pause
+        self.read = 0
+        self.closed = False
+
+    async def __aiter__(self) -> Any:
+        try:
+            for burst in self.bursts:
+                await asyncio.sleep(self.pause)  # the next network read
+                for text in burst:
+                    self.read += 1
+                    yield opchatgpts.TextDelta(text)
+            if self.error is not None:
+                raise self.error
+            yield opchatgpts.Done(opchatgpts.ChatResult(reply=""))
+        finally:
+            self.closed = True
+
+
+async def test_texts_are_handed_over_in_the_groups_in_which_they_arrived():
+    arrivals = _Arrivals(FakeStream([["a", "b", "c"], ["d"], ["e", "f"]]))  # type: ignore[arg-type]
+    try:
+        groups = [await arrivals.get() for _ in range(4)]
+    finally:
+        await arrivals.aclose()
+    assert groups == [["a", "b", "c"], ["d"], ["e", "f"], []]
+
+
+async def test_the_error_comes_after_the_text_before_it():
+    failure = opchatgpts.ServerReportedError("cut")
+    arrivals = _Arrivals(FakeStream([["a"], ["b", "c"]], error=failure))  # type: ignore[arg-type]
+    try:
+        assert await arrivals.get() == ["a"]
+        assert await arrivals.get() == ["b", "c"]
+        with pytest.raises(opchatgpts.ServerReportedError):
+            await arrivals.get()
+    finally:
+        await arrivals.aclose()
+
+
+async def test_a_slow_caller_pauses_the_reading():
+    stream = FakeStream([["x"] * (3 * QUEUED_TEXTS)], pause=0)
+    arrivals = _Arrivals(stream)  # type: ignore[arg-type]
+    try:
+        await asyncio.sleep(0.05)
+        assert stream.read == QUEUED_TEXTS  # and no further until the caller takes some
+        assert len(await arrivals.get()) == QUEUED_TEXTS
+        await asyncio.sleep(0.05)
+        assert stream.read == 2 * QUEUED_TEXTS
+    finally:
+        await arrivals.aclose()
+    assert stream.closed
+
+
+async def test_closing_stops_the_reading_at_once():
+    stream = FakeStream([["a"], ["b"]], pause=10)
+    arrivals = _Arrivals(stream)  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(arrivals.aclose(), 1)
+    assert stream.closed and stream.read == 0
 
 
 def test_create_app_needs_an_async_client():

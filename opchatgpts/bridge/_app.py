@@ -14,7 +14,8 @@ import json
 import logging
 import secrets
 import time
-from typing import Any, Awaitable, Callable, Dict, Optional
+from collections import deque
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -47,6 +48,9 @@ DRAIN_TIMEOUT = 5.0
 DISCONNECT_POLL = 0.1
 #: The largest request body accepted (a long conversation).
 MAX_BODY_BYTES = 16 * 1024 * 1024
+#: How many pieces of text may wait for a slow caller before reading from the site pauses.
+QUEUED_TEXTS = 1024
+_END = object()
 
 _SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -284,10 +288,17 @@ class _Answer:
         return _json_response(completion(_new_id(), int(time.time()), chat.model, events.text, usage))
 
     async def _stream(self, events: AsyncChatStream[Event]) -> web.StreamResponse:
+        arrivals = _Arrivals(events)
+        try:
+            return await self._relay(arrivals, events)
+        finally:
+            await arrivals.aclose()
+
+    async def _relay(self, arrivals: "_Arrivals", events: AsyncChatStream[Event]) -> web.StreamResponse:
         chat = self.chat
         # Nothing is sent before the first text: until then, a failure gets its HTTP status.
         try:
-            first = await _first_text(events)
+            texts = await arrivals.get()
         except OpchatgptsError as exc:
             log.info("the site failed: %s: %s", type(exc).__name__, exc)
             return _error_response(error_for(exc))
@@ -295,31 +306,81 @@ class _Answer:
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(self.request)
         self.response = response
-        write = response.write
-        await write(encoder.role() + encoder.text(first) if first else encoder.role())
+        data = encoder.role()
         try:
-            async for event in events:
-                if type(event) is TextDelta and event.text:
-                    await write(encoder.text(event.text))
+            while texts:
+                # One chunk per piece of text, all the pieces that have arrived in one write.
+                await response.write(data + encoder.texts(texts))
+                data = b""
+                texts = await arrivals.get()
         except OpchatgptsError as exc:
             log.info("the answer broke: %s: %s", type(exc).__name__, exc)
-            await write(error_event(exc))  # and no [DONE]: the stream is not complete
+            await response.write(data + error_event(exc))  # and no [DONE]: the answer is not complete
             await response.write_eof()
             return response
-        tail = encoder.stop()
+        data += encoder.stop()
         if chat.include_usage:
-            tail += encoder.usage(usage_of(events.result, chat.messages, events.text))
-        await write(tail + DONE)
+            data += encoder.usage(usage_of(events.result, chat.messages, events.text))
+        await response.write(data + DONE)
         await response.write_eof()
         return response
 
 
-async def _first_text(events: AsyncChatStream[Event]) -> Optional[str]:
-    """The answer's first piece of text; ``None`` if it ended without any."""
-    async for event in events:
-        if type(event) is TextDelta and event.text:
-            return event.text
-    return None
+class _Arrivals:
+    """An answer's text, read from the site by a task of its own and handed over in the groups
+    in which it arrived: what one network read brought goes out in one write, not in a write
+    (and a system call) per piece. Nothing waits for more to come."""
+
+    def __init__(self, events: AsyncChatStream[Event]) -> None:
+        self._items: Deque[object] = deque()  # texts, then _END or the error that ended the answer
+        self._end: object = None
+        self._ready: Optional["asyncio.Future[None]"] = None  # the caller waits for items
+        self._room: Optional["asyncio.Future[None]"] = None  # the reader waits for a slow caller
+        self._reader = asyncio.ensure_future(self._read(events))
+
+    def _put(self, item: object) -> None:
+        self._items.append(item)
+        ready = self._ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+
+    async def _read(self, events: AsyncChatStream[Event]) -> None:
+        try:
+            async for event in events:
+                if type(event) is TextDelta and event.text:
+                    self._put(event.text)
+                    if len(self._items) >= QUEUED_TEXTS:
+                        self._room = asyncio.get_running_loop().create_future()
+                        await self._room
+        except Exception as exc:  # the caller's to raise, after the text before it
+            self._put(exc)
+        else:
+            self._put(_END)
+
+    async def get(self) -> List[str]:
+        """The texts that arrived since the last call, waiting for one; ``[]`` once the answer
+        is complete. Raises the error that ended the answer, after the texts before it."""
+        if not self._items and self._end is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._ready
+            finally:
+                self._ready = None
+        texts: List[Any] = list(self._items)
+        self._items.clear()
+        if texts and type(texts[-1]) is not str:
+            self._end = texts.pop()
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+        if not texts and isinstance(self._end, BaseException):
+            raise self._end
+        return texts
+
+    async def aclose(self) -> None:
+        """Stop reading (the answer's stream then closes its connection)."""
+        self._reader.cancel()
+        await asyncio.wait((self._reader,))
 
 
 def _new_id() -> str:

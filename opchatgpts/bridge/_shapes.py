@@ -221,8 +221,8 @@ def _content_text(content: Any, where: str) -> str:
 # -- the answer -------------------------------------------------------------------------------
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+#: Compact JSON in UTF-8, made once (``json.dumps`` with options builds an encoder per call).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def estimate_tokens(text: str) -> int:
@@ -319,6 +319,11 @@ class ChunkEncoder:
     def text(self, delta: str) -> bytes:
         """A chunk with one piece of the answer's text."""
         return self._head + _dumps(delta).encode("utf-8") + self._tail
+
+    def texts(self, deltas: Sequence[str]) -> bytes:
+        """The chunks of several pieces of text, one after the other."""
+        head, tail = self._head, self._tail
+        return b"".join([head + _dumps(delta).encode("utf-8") + tail for delta in deltas])
 
     def stop(self) -> bytes:
         """The chunk that ends the choice: ``finish_reason: "stop"``."""
