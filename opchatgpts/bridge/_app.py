@@ -216,10 +216,8 @@ class _Bridge:
 
     def end_all(self) -> None:
         """End every answer under way (see ``end_open_answers``)."""
-        for task, answer in list(self._answers.items()):
-            if not task.done():
-                answer.ended = True
-                task.cancel()
+        for task in list(self._answers):
+            task.cancel()  # its handler ends what the caller was sent (_Answer.wait)
 
 
 class _Answer:
@@ -230,7 +228,6 @@ class _Answer:
         self.request = request
         self.chat = chat
         self.response: Optional[web.StreamResponse] = None  # once the stream started
-        self.ended = False  # the bridge ended it (shutdown)
 
     async def wait(self, task: "asyncio.Task[web.StreamResponse]") -> web.StreamResponse:
         """Wait for ``task`` while watching the caller; cancel it when the caller leaves."""
@@ -246,7 +243,7 @@ class _Answer:
             task.cancel()
             await asyncio.wait((task,))
             raise
-        if task.cancelled():  # end_all
+        if task.cancelled():  # by end_all: the bridge is shutting down
             return await self._shut()
         error = task.exception()
         if error is None:
