@@ -52,10 +52,14 @@ class Sizes:
     warm_calls: int = 10  # warm calls per round, after the cold one
     streams: int = 1000  # concurrent streams in one process...
     stream_events: int = 200  # ...of this many events each
+    bridge_streams: int = 200  # concurrent streams through the bridge (and directly)
     import_runs: int = 5  # fresh interpreters per import row per round
 
 
-QUICK = Sizes(rounds=2, events=500, repeat=1, warm_calls=3, streams=20, stream_events=20, import_runs=1)
+QUICK = Sizes(
+    rounds=2, events=500, repeat=1, warm_calls=3, streams=20, stream_events=20, bridge_streams=20,
+    import_runs=1,
+)  # fmt: skip
 
 
 class NotAvailable(Exception):
@@ -207,9 +211,11 @@ async def floor_first_tokens(url: str, context: ssl.SSLContext, events: int, cal
 # --- rows measured in fresh processes -------------------------------------------------------
 
 
-def many_streams(kind: str, url: str, sizes: Sizes) -> dict:
-    """Concurrent streams in a fresh process: {"wall", "ok", "streams", "errors", "peak_rss"}."""
-    args = [kind, url, str(sizes.streams), str(sizes.stream_events)]
+def many_streams(kind: str, url: str, sizes: Sizes, streams: Optional[int] = None) -> dict:
+    """Concurrent streams in a fresh process: {"wall", "ok", "streams", "errors", "peak_rss"}.
+
+    ``bridge``: through the OpenAI-compatible bridge, whose process the peak RSS is."""
+    args = [kind, url, str(streams or sizes.streams), str(sizes.stream_events)]
     done = subprocess.run(
         [sys.executable, str(HERE / "_many.py"), *args], capture_output=True, text=True, timeout=600
     )
@@ -287,6 +293,11 @@ class Benchmark:
         self.many_floor_rss = Row(f"floor: {s}, peak RSS", "MB", "floor")
         self.many = Row(f"{s}, wall", "s", "floor", "all finish")
         self.many_rss = Row(f"{s}, peak RSS", "MB", "floor", "≤ 250 MB", 250)
+        b = f"{sizes.bridge_streams:,} streams × {sizes.stream_events} events"
+        self.direct = Row(f"SDK direct: {b}, wall", "s", "SDK direct")
+        self.direct_rss = Row(f"SDK direct: {b}, peak RSS", "MB", "SDK direct")
+        self.bridge = Row(f"bridge: {b}, wall", "s", "SDK direct", "all finish")
+        self.bridge_rss = Row(f"bridge: {b}, peak RSS", "MB", "SDK direct", "≤ 250 MB", 250)
         self.import_floor = Row("import aiohttp, tenacity", "ms", "floor")
         self.import_sdk = Row("import opchatgpts", "ms", "floor", "≤ 1.15×", 1.15)
 
@@ -295,6 +306,7 @@ class Benchmark:
             self.floor, self.agen, self.sync, self.ask, self.req,
             self.ttft_floor_cold, self.ttft_floor_warm, self.ttft_cold, self.ttft_warm,
             self.many_floor, self.many_floor_rss, self.many, self.many_rss,
+            self.direct, self.direct_rss, self.bridge, self.bridge_rss,
             self.import_floor, self.import_sdk,
         ]  # fmt: skip
 
@@ -306,6 +318,7 @@ class Benchmark:
                 self.throughput_round(r)
                 self.first_token_round(r)
                 self.streams_round(r)
+                self.bridge_round(r)
                 self.import_round(r)
         finally:
             self.bench.close()
@@ -366,16 +379,24 @@ class Benchmark:
                 row.samples.append(value)
 
     def streams_round(self, r: int) -> None:
+        pairs = [("sdk", self.many, self.many_rss), ("floor", self.many_floor, self.many_floor_rss)]
+        self.concurrent_round(r, pairs, self.sizes.streams)
+
+    def bridge_round(self, r: int) -> None:
+        """The same streamed requests through the bridge and directly with the SDK."""
+        pairs = [("bridge", self.bridge, self.bridge_rss), ("sdk", self.direct, self.direct_rss)]
+        self.concurrent_round(r, pairs, self.sizes.bridge_streams)
+
+    def concurrent_round(self, r: int, pairs: List[Tuple[str, Row, Row]], streams: int) -> None:
         reports: Dict[str, dict] = {}
 
         def measure(kind: str) -> Callable[[], float]:
             def run() -> float:
-                reports[kind] = many_streams(kind, self.http_url, self.sizes)
+                reports[kind] = many_streams(kind, self.http_url, self.sizes, streams)
                 return float(reports[kind]["wall"])
 
             return run
 
-        pairs = [("sdk", self.many, self.many_rss), ("floor", self.many_floor, self.many_floor_rss)]
         for kind, row, rss_row in rotated(pairs, r):
             value = sample(row, measure(kind))
             if value is None:
@@ -406,6 +427,8 @@ class Benchmark:
             ((self.ttft_warm,), self.ttft_cold),
             ((self.many_floor, self.many), self.many_floor),
             ((self.many_floor_rss, self.many_rss), self.many_floor_rss),
+            ((self.direct, self.bridge), self.direct),
+            ((self.direct_rss, self.bridge_rss), self.direct_rss),
             ((self.import_floor, self.import_sdk), self.import_floor),
         ]
         for rows, reference in references:
@@ -419,10 +442,11 @@ class Benchmark:
                 row.passed = max(row.samples) <= row.limit
             elif row.ratios:
                 row.passed = statistics.median(row.ratios) <= row.limit
-        if self.many.samples and not self.many.note:
-            self.many.passed = len(self.many.samples) == self.sizes.rounds
-        if self.many.note.startswith("error"):
-            self.many.passed = False
+        for row in (self.many, self.bridge):  # "all finish"
+            if row.samples and not row.note:
+                row.passed = len(row.samples) == self.sizes.rounds
+            if row.note.startswith("error"):
+                row.passed = False
 
 
 # --- the table ------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ EXIT_CODES = {
     EXIT_CONNECTION: "connection failed or timed out",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
-COMMANDS = ("chat", "serve", "demo")
+COMMANDS = ("chat", "serve", "demo", "bridge")
 DEMO_PROMPT = "Hello from the opchatgpts demo, streamed token by token"
 CHAT_HELP = (
     "/attach PATH sends a file (an image) with your next message, /reset starts anew (keeping "
@@ -199,13 +199,15 @@ def _parser(command: Optional[str]) -> argparse.ArgumentParser:
             usage="opchatgpts [options] [PROMPT ...]\n"
             "       opchatgpts chat [options]\n"
             "       opchatgpts serve [--port N] [--generation {open,nonce,session}]\n"
-            "       opchatgpts demo [PROMPT ...]",
+            "       opchatgpts demo [PROMPT ...]\n"
+            "       opchatgpts bridge [--url SITE | --page URL] [--port N] [--api-key KEY]",
             description="Ask an AI Engine chatbot (a WordPress site) and stream its answer to stdout.\n"
             "The prompt comes from the arguments, from stdin, or both: the arguments, a blank\n"
             "line, then the piped text. (To ask the word 'chat' itself: opchatgpts -- chat)",
             epilog="commands:\n  chat   an interactive conversation (opchatgpts chat --help)\n"
             "  serve  run the emulator, an offline stand-in site (opchatgpts serve --help)\n"
-            "  demo   start the emulator and stream one answer from it\n\n"
+            "  demo   start the emulator and stream one answer from it\n"
+            "  bridge serve the chatbot as an OpenAI-compatible API (opchatgpts bridge --help)\n\n"
             f"exit codes:\n{codes}\n\nexamples:\n"
             "  opchatgpts serve &\n"
             "  opchatgpts --url http://127.0.0.1:8080 'What is two plus two?'\n"
@@ -227,6 +229,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``opchatgpts`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args and args[0] in COMMANDS else None
+    if command == "bridge":  # its own parser and event loop, in opchatgpts.bridge
+        from .bridge._command import main as bridge
+
+        return bridge(args[1:])
     try:
         options = _parser(command).parse_args(args[1:] if command else args)
     except SystemExit as exc:  # argparse has printed the help or the usage error

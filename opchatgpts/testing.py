@@ -1,8 +1,10 @@
-"""Run the AI Engine emulator on 127.0.0.1 for tests.
+"""Run the AI Engine emulator (and the OpenAI-compatible bridge) on 127.0.0.1 for tests.
 
 - :func:`serve_emulator`: a context manager for any code, sync or async; the
   server runs in a background thread with its own event loop.
 - :func:`serve_emulator_async`: the same on the running event loop.
+- :func:`serve_bridge` / :func:`serve_bridge_async`: the bridge in front of a site, the
+  same two ways.
 - The pytest fixture ``opchatgpts_emulator``, for projects that add
   ``pytest_plugins = ["opchatgpts.testing"]`` to their conftest. It serves the
   open generation; parametrize it indirectly with a generation name for another.
@@ -15,13 +17,20 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from aiohttp import web
 
 from .emulator import Emulator
 
-__all__ = ["RunningEmulator", "serve_emulator", "serve_emulator_async"]
+__all__ = [
+    "RunningEmulator",
+    "serve_emulator",
+    "serve_emulator_async",
+    "RunningBridge",
+    "serve_bridge",
+    "serve_bridge_async",
+]
 
 _HOST = "127.0.0.1"
 _START_TIMEOUT = 10.0
@@ -120,6 +129,84 @@ async def serve_emulator_async(
         yield running
     finally:
         await runner.cleanup()
+
+
+@dataclass(frozen=True)
+class RunningBridge:
+    """An OpenAI-compatible bridge serving on 127.0.0.1, and where to reach it."""
+
+    app: web.Application
+    url: str
+    """The server root, ``http://127.0.0.1:PORT``."""
+    base_url: str
+    """What an OpenAI client takes as ``base_url``: ``url`` + ``/v1``."""
+
+
+async def _start_bridge(
+    url: str, api_key: Optional[str], settings: Any
+) -> tuple[web.AppRunner, Any, RunningBridge]:
+    from ._client import AsyncClient
+    from .bridge import create_app
+
+    client = AsyncClient(url, **settings)
+    try:
+        app = create_app(client, api_key=api_key)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, _HOST, 0).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+    except BaseException:
+        await client.aclose()
+        raise
+    root = f"http://{_HOST}:{runner.addresses[0][1]}"
+    return runner, client, RunningBridge(app=app, url=root, base_url=root + "/v1")
+
+
+@asynccontextmanager
+async def serve_bridge_async(
+    url: str, *, api_key: Optional[str] = None, **client_settings: Any
+) -> AsyncIterator[RunningBridge]:
+    """Serve the bridge (``opchatgpts.bridge.create_app``) in front of the site at ``url``
+    on a free port of 127.0.0.1, from the running loop.
+
+    ``client_settings`` go to the ``AsyncClient`` it creates (and closes on exit).
+    """
+    runner, client, running = await _start_bridge(url, api_key, client_settings)
+    try:
+        yield running
+    finally:
+        try:
+            await runner.cleanup()
+        finally:
+            await client.aclose()
+
+
+@contextmanager
+def serve_bridge(
+    url: str, *, api_key: Optional[str] = None, **client_settings: Any
+) -> Iterator[RunningBridge]:
+    """``serve_bridge_async`` from a background thread with its own event loop, for any
+    code (a blocking ``openai.OpenAI`` client, say)."""
+    from .bridge import DRAIN_TIMEOUT  # stopping may wait that long for open answers
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=_run_loop, args=(loop,), name="opchatgpts-bridge", daemon=True)
+    thread.start()
+    try:
+        manager = serve_bridge_async(url, api_key=api_key, **client_settings)
+        started = asyncio.run_coroutine_threadsafe(manager.__aenter__(), loop)
+        running = started.result(_START_TIMEOUT)
+        try:
+            yield running
+        finally:
+            stopped = asyncio.run_coroutine_threadsafe(manager.__aexit__(None, None, None), loop)
+            stopped.result(_START_TIMEOUT + DRAIN_TIMEOUT)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
 
 
 try:

@@ -21,6 +21,9 @@ ROWS = (
     "first token, warm call",
     "streams × 20 events, wall",
     "streams × 20 events, peak RSS",
+    "SDK direct: 20 streams",
+    "bridge: 20 streams × 20 events, wall",
+    "bridge: 20 streams × 20 events, peak RSS",
     "import aiohttp, tenacity",
     "import opchatgpts",
 )
