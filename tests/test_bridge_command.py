@@ -139,10 +139,12 @@ def test_python_m_opchatgpts_bridge_help():
     assert "bridge" in run_cli("--help").stdout
 
 
-def test_several_sites_are_not_supported_yet():
-    done = run_cli("bridge", "--url", "http://127.0.0.1:9", "--url", "http://127.0.0.1:10", "--port", "0")
-    assert done.returncode == 2
-    assert done.stderr.startswith("opchatgpts: error: --url given 2 times")
+def test_a_page_that_cannot_be_read_is_left_out_of_several():
+    # Both pages are unreachable: the bridge says which and does not start.
+    pages = ["--page", "http://127.0.0.1:9/a/", "--page", "http://127.0.0.1:9/b/"]
+    done = run_cli("bridge", *pages, "--retries", "0")
+    assert done.returncode == 3
+    assert "--page http://127.0.0.1:9/a/ left out" in done.stderr and "all 2 sites failed" in done.stderr
 
 
 def test_url_and_page_exclude_each_other():

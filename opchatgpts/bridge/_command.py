@@ -12,9 +12,8 @@ import ipaddress
 import logging
 import os
 import signal
-import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 from aiohttp import web
 
@@ -22,15 +21,17 @@ from .._cli import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    UsageError,
     _count,
     _debug_logging,
     _http_url,
+    _notice,
     _positive_seconds,
+    _proxy_url,
     _report,
 )
 from .._client import AsyncClient
-from .._site import PUBLIC_URL, URL_ENV, default_url
+from .._exceptions import AllSitesFailedError, OpchatgptsError
+from .._site import PUBLIC_URL, URL_ENV, Site, default_url
 from ._app import DRAIN_TIMEOUT, create_app, end_open_answers
 
 __all__ = ["main", "build_parser", "API_KEY_ENV"]
@@ -137,7 +138,7 @@ async def _client(options: argparse.Namespace) -> AsyncClient:
     if options.retries is not None:
         settings["max_retries"] = options.retries
     if options.proxy:
-        settings["proxy"] = _http_url("--proxy", options.proxy)
+        settings["proxy"] = _proxy_url(options.proxy)
     if options.bot_id:
         settings["bot_id"] = options.bot_id
     if options.custom_id:
@@ -145,16 +146,31 @@ async def _client(options: argparse.Namespace) -> AsyncClient:
     if options.context_id is not None:
         settings["context_id"] = options.context_id
     if options.page:
-        if len(options.page) > 1:
-            raise UsageError("--page: give one page; several sites are given with --url")
-        return await AsyncClient.from_page(_http_url("--page", options.page[0]), **settings)
+        pages = [_http_url("--page", page) for page in options.page]
+        if len(pages) == 1:
+            return await AsyncClient.from_page(pages[0], **settings)
+        return AsyncClient(sites=await _sites_on(pages, settings), **settings)
     urls = [_http_url("--url", url) for url in options.url or [default_url()]]
-    if len(urls) == 1:
-        return AsyncClient(urls[0], **settings)
-    try:
-        return AsyncClient(sites=urls, **settings)
-    except NotImplementedError as exc:
-        raise UsageError(f"--url given {len(urls)} times: {exc}") from None
+    return AsyncClient(sites=urls, **settings)
+
+
+async def _sites_on(pages: List[str], settings: Dict[str, Any]) -> List[Site]:
+    """The sites of several chatbot pages, tried in order (failover); a page that cannot be
+    read is left out, and said so, unless none can."""
+    sites: List[Site] = []
+    failures: List[Tuple[str, Exception]] = []
+    for page in pages:
+        try:
+            client = await AsyncClient.from_page(page, **settings)
+        except OpchatgptsError as exc:
+            failures.append((page, exc))
+            _notice(f"opchatgpts: --page {page} left out: {type(exc).__name__}: {exc}")
+            continue
+        sites.append(client.site)
+        await client.aclose()
+    if not sites:
+        raise AllSitesFailedError(failures)
+    return sites
 
 
 async def _run(options: argparse.Namespace) -> int:
@@ -241,6 +257,3 @@ def _loopback(host: str) -> bool:
     except ValueError:
         return False
 
-
-def _notice(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

@@ -162,12 +162,14 @@ def parse_chat_request(body: Any, default_model: str) -> ChatRequest:
     return ChatRequest(model, messages, bool(stream), bool(stream and include_usage), ignored)
 
 
-def to_sdk_messages(messages: Any) -> List[Dict[str, str]]:
+def to_sdk_messages(messages: Any) -> List[Dict[str, Any]]:
     """OpenAI messages as the SDK takes them: ``system`` and ``developer`` become ``system``,
     ``user`` and ``assistant`` stay; content parts of type ``text`` are joined by newlines.
+    A user turn with ``image_url`` parts keeps its parts: the SDK sends the last turn's
+    images as attachments (an earlier turn's keep their text).
 
-    A ``tool`` or ``function`` message, or an image, audio or file part, is a 400: the plugin
-    has no way to carry them, and dropping them would change the question.
+    A ``tool`` or ``function`` message, or an audio or file part, is a 400: the plugin has
+    no way to carry them, and dropping them would change the question.
     """
     if not isinstance(messages, list):
         raise _invalid("'messages' must be an array of messages", "messages")
@@ -189,25 +191,32 @@ def to_sdk_messages(messages: Any) -> List[Dict[str, str]]:
                 f"{where}.role must be one of 'system', 'developer', 'user', 'assistant'",
                 f"{where}.role",
             )
-        converted.append({"role": _ROLES[role], "content": _content_text(message.get("content"), where)})
+        content = _content(message.get("content"), where, images=role == "user")
+        converted.append({"role": _ROLES[role], "content": content})
     return converted
 
 
-def _content_text(content: Any, where: str) -> str:
+def _content(content: Any, where: str, images: bool) -> Any:
+    """A message's content: its text, or (a user turn with images) its text and image parts."""
     if isinstance(content, str):
         return content
     if content is None:  # an assistant turn that only called tools
         return ""
     if not isinstance(content, list):
         raise _invalid(f"{where}.content must be a string or an array of content parts", f"{where}.content")
-    texts = []
+    texts: List[str] = []
+    pictures: List[Dict[str, Any]] = []
     for index, part in enumerate(content):
         at = f"{where}.content[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "image_url" and images:
+            pictures.append({"type": "image_url", "image_url": part.get("image_url")})
+            continue
         key = _TEXT_PARTS.get(kind) if isinstance(kind, str) else None
         if key is None:
+            carried = "text and image parts" if images else "text parts"
             raise _invalid(
-                f"{at} is of type {kind!r}: the bridge carries text parts only",
+                f"{at} is of type {kind!r}: the bridge carries {carried} only",
                 f"{at}.type",
                 "unsupported_value",
             )
@@ -215,7 +224,9 @@ def _content_text(content: Any, where: str) -> str:
         if not isinstance(text, str):
             raise _invalid(f"{at}.{key} must be a string", f"{at}.{key}")
         texts.append(text)
-    return "\n".join(texts)
+    if not pictures:
+        return "\n".join(texts)
+    return [{"type": "text", "text": "\n".join(texts)}, *pictures]
 
 
 # -- the answer -------------------------------------------------------------------------------
