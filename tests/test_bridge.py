@@ -285,7 +285,7 @@ def test_cut_mid_answer_not_streamed(oai):
         ([{"role": "user", "content": "   "}], {}, "messages"),
         (user("hi"), {"n": 2}, "n"),
         (
-            [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}],
+            [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"format": "wav"}}]}],
             {},
             "messages[0].content[0].type",
         ),
