@@ -29,6 +29,7 @@ from ._exceptions import (
     OpchatgptsError,
 )
 from ._models import LiveEvent, TextDelta
+from ._protocol.request import check_messages
 from ._site import PUBLIC_URL, URL_ENV, Site, default_url
 from ._version import __version__
 
@@ -361,15 +362,10 @@ def _load_history(path: str) -> List[Dict[str, str]]:
         raise UsageError(f"--history {path}: {exc}") from None
     if not isinstance(data, list):
         raise UsageError(f"--history {path}: expected a JSON list of messages")
-    for index, message in enumerate(data):
-        if not (
-            isinstance(message, dict)
-            and message.get("role") in ("system", "user", "assistant")
-            and isinstance(message.get("content"), str)
-        ):
-            raise UsageError(f"--history {path}: message {index} needs a role (system, user or "
-                             "assistant) and a string content")
-    return [{"role": m["role"], "content": m["content"]} for m in data]
+    try:
+        return [{"role": m["role"], "content": m["content"]} for m in check_messages(data)]
+    except (InvalidMessagesError, InvalidMessagesTypeError) as exc:
+        raise UsageError(f"--history {path}: {exc}") from None
 
 
 def _opening(options: argparse.Namespace) -> List[Dict[str, str]]:

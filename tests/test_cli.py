@@ -417,6 +417,30 @@ def test_chat_in_a_terminal(tmp_path):
     assert saved == bodies[2]["messages"]
 
 
+def test_chat_says_when_it_goes_on_from_a_history(tmp_path, emulator):
+    history = tmp_path / "chat.json"
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    history.write_text(json.dumps(turns))
+    master, slave = os.openpty()
+    terminal = Reader(master)
+    try:
+        with subprocess.Popen([*COMMAND, "chat", "--url", emulator.url, "--history", str(history)],
+                              stdin=slave, stdout=slave, stderr=slave, env=ENV, cwd=tmp_path) as proc:
+            os.close(slave)
+            slave = -1
+            try:
+                terminal.expect(b"you> ")
+                os.write(master, b"\x04")  # Ctrl-D
+                assert proc.wait(TIMEOUT) == 0
+            finally:
+                proc.kill()
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert f"Going on from 2 messages of {history}.".encode() in terminal.seen
+
+
 def test_serve_runs_the_emulator_until_ctrl_c():
     with interruptible(), subprocess.Popen(
         [*COMMAND, "serve", "--port", "0", "--generation", "session", "--delay", "0"],

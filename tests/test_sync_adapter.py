@@ -9,7 +9,7 @@ from typing import AsyncIterator, List
 
 import pytest
 
-from opchatgpts._sync import SyncStream, loop_thread
+from opchatgpts._sync import MAX_QUEUED_BATCHES, SyncStream, loop_thread
 
 
 def test_items_arrive_in_order_across_batches():
@@ -81,3 +81,31 @@ def test_no_task_is_left_on_the_loop():
         return len([t for t in asyncio.all_tasks() if t is not current and not t.done()])
 
     assert loop_thread.run(pending()) == 0
+
+
+def test_the_hand_off_reads_a_bounded_number_of_batches_ahead():
+    produced: List[int] = []
+
+    async def fast_source() -> AsyncIterator[List[int]]:
+        for n in range(1000):
+            produced.append(n)
+            yield [n]
+
+    stream = SyncStream(fast_source)
+    assert next(stream) == 0
+    time.sleep(0.3)  # a slow consumer: the source waits for it instead of filling memory
+    assert len(produced) <= MAX_QUEUED_BATCHES + 2
+    assert list(stream) == list(range(1, 1000))  # and nothing is lost on the way
+
+
+def test_a_stream_sends_nothing_until_it_is_read():
+    started: List[bool] = []
+
+    async def source() -> AsyncIterator[List[int]]:
+        started.append(True)
+        yield [1]
+
+    stream = SyncStream(source)
+    time.sleep(0.1)
+    assert started == []
+    assert list(stream) == [1] and started == [True]

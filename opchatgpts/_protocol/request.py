@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
+from yarl import URL
+
 from .._exceptions import InvalidMessagesError, InvalidMessagesTypeError
 from .._models import MessageLike
 from .._site import Site
@@ -213,17 +215,9 @@ _ORIGIN_BOUND_HEADERS = frozenset({"x-wp-nonce", "cookie", "authorization", "ori
 
 
 def same_origin(a: str, b: str) -> bool:
-    """Whether two URLs share scheme, host and port."""
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, pa.hostname, pa.port or _default_port(pa.scheme)) == (
-        pb.scheme,
-        pb.hostname,
-        pb.port or _default_port(pb.scheme),
-    )
-
-
-def _default_port(scheme: str) -> int:
-    return 443 if scheme == "https" else 80
+    """Whether two URLs share scheme, host and port (a default port counts as given)."""
+    ua, ub = URL(a), URL(b)
+    return (ua.scheme, ua.host, ua.port) == (ub.scheme, ub.host, ub.port)
 
 
 def redirected_request(request: HTTPRequest, location: str) -> HTTPRequest:
