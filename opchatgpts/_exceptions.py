@@ -317,3 +317,11 @@ class UploadTooLargeError(UploadRejectedError):
 
 class UploadAuthenticationError(UploadRejectedError, AuthenticationError):
     """The site refused the nonce sent with an upload, and no nonce it accepts could be had."""
+
+
+def all_sites_failed(errors: Sequence[Tuple[str, BaseException]]) -> AllSitesFailedError:
+    """The error for sites that all failed: ``AllSitesUnreachableError`` when every failure
+    was a connection failure or a timeout, else ``AllSitesFailedError``."""
+    if errors and all(isinstance(error, APIConnectionError) for _, error in errors):
+        return AllSitesUnreachableError(errors)
+    return AllSitesFailedError(errors)

@@ -13,14 +13,12 @@ import time
 from typing import AsyncGenerator, Callable, Dict, List, Sequence, Tuple
 
 from ._exceptions import (
-    AllSitesFailedError,
-    AllSitesUnreachableError,
-    APIConnectionError,
     ClientClosedError,
     DiscoveryError,
     InvalidMessagesError,
     InvalidMessagesTypeError,
     OpchatgptsError,
+    all_sites_failed,
 )
 from ._models import Event, TextDelta
 from ._options import CallOptions
@@ -101,6 +99,4 @@ async def failover_batches(
         health.succeeded(options)
         log.debug("answered by %s", options.site.url)
         return
-    if all(isinstance(error, APIConnectionError) for _, error in errors):
-        raise AllSitesUnreachableError(errors)
-    raise AllSitesFailedError(errors)
+    raise all_sites_failed(errors)

@@ -17,20 +17,20 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 from aiohttp import web
 
-from .._cli import (
+from .._cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    _count,
-    _debug_logging,
-    _http_url,
-    _notice,
-    _positive_seconds,
-    _proxy_url,
-    _report,
+    count,
+    debug_logging,
+    http_url,
+    notice,
+    positive_seconds,
+    proxy_url,
+    report,
 )
 from .._client import AsyncClient
-from .._exceptions import AllSitesFailedError, OpchatgptsError
+from .._exceptions import OpchatgptsError, all_sites_failed
 from .._site import PUBLIC_URL, URL_ENV, Site, default_url
 from ._app import DRAIN_TIMEOUT, create_app, end_open_answers
 
@@ -45,7 +45,7 @@ _HANDLER_TIMEOUT = 2.0
 
 
 def _port(text: str) -> int:
-    port = _count(text)
+    port = count(text)
     if port > 65535:
         raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
     return port
@@ -83,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     net = parser.add_argument_group("connection to the site")
     net.add_argument("--proxy", metavar="URL", help="an HTTP proxy, e.g. http://user:pass@host:3128")
     net.add_argument(
-        "--timeout", type=_positive_seconds, metavar="SECONDS", help="connect and idle-read timeout (10/60)"
+        "--timeout", type=positive_seconds, metavar="SECONDS", help="connect and idle-read timeout (10/60)"
     )
-    net.add_argument("--retries", type=_count, metavar="N", help="retries of connection setup (2)")
+    net.add_argument("--retries", type=count, metavar="N", help="retries of connection setup (2)")
     serve = parser.add_argument_group("the API")
     serve.add_argument(
         "--host", default=DEFAULT_HOST, help=f"the address to listen on (default {DEFAULT_HOST})"
@@ -116,14 +116,14 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:  # where signal handlers cannot be installed (Windows)
         return EXIT_OK
     except Exception as exc:
-        return _report(exc, options.verbose)
+        return report(exc, options.verbose)
     finally:
         for logger, handler in handlers:
             logger.removeHandler(handler)
 
 
 def _verbose_logging() -> List[Any]:
-    handler = _debug_logging()
+    handler = debug_logging()
     access = logging.getLogger("aiohttp.access")
     access.addHandler(handler)
     access.setLevel(logging.INFO)
@@ -138,7 +138,7 @@ async def _client(options: argparse.Namespace) -> AsyncClient:
     if options.retries is not None:
         settings["max_retries"] = options.retries
     if options.proxy:
-        settings["proxy"] = _proxy_url(options.proxy)
+        settings["proxy"] = proxy_url(options.proxy)
     if options.bot_id:
         settings["bot_id"] = options.bot_id
     if options.custom_id:
@@ -146,11 +146,11 @@ async def _client(options: argparse.Namespace) -> AsyncClient:
     if options.context_id is not None:
         settings["context_id"] = options.context_id
     if options.page:
-        pages = [_http_url("--page", page) for page in options.page]
+        pages = [http_url("--page", page) for page in options.page]
         if len(pages) == 1:
             return await AsyncClient.from_page(pages[0], **settings)
         return AsyncClient(sites=await _sites_on(pages, settings), **settings)
-    urls = [_http_url("--url", url) for url in options.url or [default_url()]]
+    urls = [http_url("--url", url) for url in options.url or [default_url()]]
     return AsyncClient(sites=urls, **settings)
 
 
@@ -164,12 +164,12 @@ async def _sites_on(pages: List[str], settings: Dict[str, Any]) -> List[Site]:
             client = await AsyncClient.from_page(page, **settings)
         except OpchatgptsError as exc:
             failures.append((page, exc))
-            _notice(f"opchatgpts: --page {page} left out: {type(exc).__name__}: {exc}")
+            notice(f"opchatgpts: --page {page} left out: {type(exc).__name__}: {exc}")
             continue
         sites.append(client.site)
         await client.aclose()
     if not sites:
-        raise AllSitesFailedError(failures)
+        raise all_sites_failed(failures)
     return sites
 
 
@@ -186,7 +186,7 @@ async def _run(options: argparse.Namespace) -> int:
 
         def on_signal() -> None:
             if not stop.is_set():
-                _notice(
+                notice(
                     f"stopping: answers under way get {DRAIN_TIMEOUT:g} s to finish (Ctrl-C again ends them)"
                 )
                 stop.set()
@@ -199,7 +199,7 @@ async def _run(options: argparse.Namespace) -> int:
                     await web.TCPSite(runner, options.host, options.port).start()
                 except OSError as exc:
                     where = f"{options.host}:{options.port}"
-                    _notice(f"opchatgpts: cannot listen on {where}: {exc.strerror or exc}")
+                    notice(f"opchatgpts: cannot listen on {where}: {exc.strerror or exc}")
                     return EXIT_FAILED
                 _announce(runner, client, options)
                 await stop.wait()
@@ -207,7 +207,7 @@ async def _run(options: argparse.Namespace) -> int:
                 await runner.cleanup()  # stops listening, drains the answers (create_app)
     finally:
         await client.aclose()
-    _notice("bridge stopped")
+    notice("bridge stopped")
     return EXIT_OK
 
 
@@ -243,7 +243,7 @@ def _announce(runner: web.AppRunner, client: AsyncClient, options: argparse.Name
         flush=True,
     )
     if not options.api_key and not _loopback(options.host):
-        _notice(
+        notice(
             f"warning: listening on {options.host} without --api-key: "
             "anyone who reaches this port can use the bot"
         )

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import time
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .forms import Form
 from .nonces import NonceCheck
 from .php import decode_json, is_json_content_type, mysql_number, php_truthy
+from .state import SiteState
 from .uploads import IMAGE_EXPIRES, StoredFile, check_file_type, new_upload
 from .wire import Context, send_error_json, send_fatal, send_json
 from .wordpress import INVALID_HANDLER, INVALID_JSON, NO_ROUTE, NOT_ALLOWED
-
-if TYPE_CHECKING:
-    from .app import Emulator
 
 __all__ = ["handle_delete", "handle_list", "handle_upload", "serve_upload"]
 
@@ -33,7 +31,7 @@ _SERVER_ROOT = "/var/www/html"  # where files/list says the uploads are
 
 
 async def handle_upload(
-    site: Emulator, request: web.Request, form: Form, nonces: NonceCheck, context: Context
+    site: SiteState, request: web.Request, form: Form, nonces: NonceCheck, context: Context
 ) -> web.StreamResponse:
     """Answer one ``POST files/upload``."""
     traits = site.traits
@@ -73,7 +71,7 @@ async def handle_upload(
 
 
 async def handle_delete(
-    site: Emulator, request: web.Request, body: bytes, nonces: NonceCheck, context: Context
+    site: SiteState, request: web.Request, body: bytes, nonces: NonceCheck, context: Context
 ) -> web.StreamResponse:
     """Answer one ``POST files/delete`` (``{"files": [...]}``)."""
     traits = site.traits
@@ -106,7 +104,7 @@ async def handle_delete(
 
 
 async def handle_list(
-    site: Emulator, request: web.Request, body: bytes, nonces: NonceCheck, context: Context
+    site: SiteState, request: web.Request, body: bytes, nonces: NonceCheck, context: Context
 ) -> web.StreamResponse:
     """Answer one ``POST files/list`` (``{"limit": N, "page": P}``)."""
     traits = site.traits

@@ -18,7 +18,7 @@ In order, as the plugin decides:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -27,6 +27,7 @@ from .faults import apply_event_faults
 from .generations import Generation
 from .nonces import NonceCheck
 from .php import decode_json, is_json_content_type, php_json, php_string, php_truthy
+from .state import SiteState
 from .uploads import StoredFile
 from .wire import (
     Context,
@@ -43,9 +44,6 @@ from .wire import (
 )
 from .wordpress import INVALID_JSON, JSON_TYPE, NOT_ALLOWED
 
-if TYPE_CHECKING:
-    from .app import Emulator
-
 __all__ = ["REJECTED", "SERVER_MESSAGE_LIMIT", "handle_submit"]
 
 REJECTED = "Sorry, your query has been rejected."
@@ -60,7 +58,7 @@ _BLANKS = " \t\n\r\0\x0b"  # what PHP's trim() strips
 
 
 async def handle_submit(
-    site: Emulator, request: web.Request, body: bytes, nonces: NonceCheck, context: Context
+    site: SiteState, request: web.Request, body: bytes, nonces: NonceCheck, context: Context
 ) -> web.StreamResponse:
     """Answer one ``POST chats/submit``."""
     traits = site.traits
@@ -135,7 +133,7 @@ def _file_ids(traits: Generation, params: dict[str, Any]) -> list[Any]:
     return [one] if php_truthy(one) else []
 
 
-def _too_long(traits: Generation, message: str, site: Emulator) -> bool:
+def _too_long(traits: Generation, message: str, site: SiteState) -> bool:
     """Whether the server finds ``message`` over the bot's ``textInputMaxLength``."""
     if traits.message_limit == "bytes":
         return len(message.encode("utf-8")) > site.text_input_max_length
@@ -153,7 +151,7 @@ def _note_use(traits: Generation, file: StoredFile, params: dict[str, Any]) -> N
     file.metadata.update({"query_envId": ENV_ID, "query_session": php_string(params.get("session"))})
 
 
-def _attachments(site: Emulator, traits: Generation, files: list[StoredFile]) -> list[model.Attachment]:
+def _attachments(site: SiteState, traits: Generation, files: list[StoredFile]) -> list[model.Attachment]:
     """The files as the plugin hands them to the model."""
     if traits.attachment_mime == "images":
         files = [file for file in files if file.kind == "image"]
@@ -181,7 +179,7 @@ def _upstream_error(traits: Generation, failure: model.UpstreamFailure, *, strea
 
 
 def _plan(
-    site: Emulator,
+    site: SiteState,
     params: dict[str, Any],
     message: str,
     completion: model.Completion,
@@ -212,7 +210,7 @@ def _plan(
 
 
 async def _one_shot(
-    site: Emulator,
+    site: SiteState,
     request: web.Request,
     params: dict[str, Any],
     message: str,
