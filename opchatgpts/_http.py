@@ -54,6 +54,15 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
+def _count_attempts(error: OpchatgptsError, attempts: int) -> None:
+    """Note on ``error`` how many tries it took; its message says so when there were several."""
+    error.attempts = attempts
+    message = getattr(error, "message", None)
+    if attempts > 1 and isinstance(message, str):
+        error.message = f"{message} (after {attempts} attempts)"  # type: ignore[attr-defined]
+        error.args = (error.message,)  # type: ignore[attr-defined]
+
+
 class Call:
     """The clock, retry budget and connection rules of one call, for all its requests."""
 
@@ -94,7 +103,7 @@ class Call:
                     attempt = step.retry_state.attempt_number
                     return await self._open_once(request, attempt)
         except OpchatgptsError as exc:
-            exc.attempts = attempt
+            _count_attempts(exc, attempt)
             raise
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 

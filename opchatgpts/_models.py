@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, TypedDict, Union
+from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, TypedDict, Union
 
 __all__ = [
     "Message", "MessageLike", "TextDelta", "LiveEvent", "Usage", "ChatResult", "Done", "Event", "Timeout",
@@ -13,7 +13,7 @@ __all__ = [
 class Message(TypedDict):
     """One chat turn: ``{"role": "user" | "assistant" | "system", "content": str}``."""
 
-    role: str
+    role: Literal["user", "assistant", "system"]
     content: str
 
 

@@ -102,6 +102,7 @@ def test_retried_failures_count_their_attempts(api: str) -> None:
         with pytest.raises(opchatgpts.InternalServerError) as info:
             ask(api, server.url, retry=RetryPolicy(max_retries=2, backoff=0.01))
     assert info.value.attempts == 3 == server.request_count
+    assert str(info.value).endswith("(after 3 attempts)")
     assert info.value.url == server.submit_url
 
 
