@@ -296,10 +296,10 @@ MATRIX: Dict[str, Case] = {
         serve(stream([live("Echo:"), event({"type": "error", "data": UPSTREAM})])),
         ServerReportedError, 1, ["Echo:"], check=_upstream_message,
     ),
-    "error event in a 200 JSON answer": Case(
+    "error event in a 200 JSON answer": Case(  # before any text: the plugin refused
         serve(stream([event({"type": "error", "data": UPSTREAM})],
                      content_type="application/json")),
-        ServerReportedError, 1, [], check=_upstream_message,
+        QueryRejectedError, 1, [], check=_upstream_message,
     ),
     "429 without Retry-After": Case(
         serve(respond(429, "Too Many Requests")), RateLimitError, 3, [],

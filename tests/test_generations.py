@@ -272,8 +272,10 @@ def test_conversation_reset_and_from_messages(emulator):
 def test_a_failed_answer_leaves_the_history_unchanged(emulator):
     conversation = Opchatgpts.conversation(url=emulator.url)
     conversation.ask("ok")
-    with pytest.raises(opchatgpts.ServerReportedError):
+    with pytest.raises(opchatgpts.QueryRejectedError):
         conversation.ask("please FAIL_UPSTREAM now")
+    with pytest.raises(opchatgpts.ServerReportedError):
+        conversation.ask("and now FAIL_MIDSTREAM")
     assert [m["content"] for m in conversation.messages] == ["ok", "Echo: ok"]
 
 

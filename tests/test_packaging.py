@@ -152,7 +152,7 @@ def test_metadata_says_what_pip_needs(built: Built) -> None:
         assert metadata["Requires-Python"] == ">=3.9"
         requires = metadata.get_all("Requires-Dist") or []
         assert {r.split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r} == {
-            "aiohttp", "tenacity", "requests"
+            "aiohttp", "tenacity", "requests", "urllib3", "typing_extensions"
         }
 
 

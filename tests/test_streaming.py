@@ -18,6 +18,7 @@ from opchatgpts import (
     IncompleteStreamError,
     InternalServerError,
     Opchatgpts,
+    QueryRejectedError,
     RemoteProtocolError,
     RetryPolicy,
     ServerReportedError,
@@ -112,7 +113,8 @@ def test_error_event_after_text_raises_and_keeps_the_text(emulator, collect):
 
 def test_error_event_before_any_text(emulator, collect):
     parts, error = collect(emulator.url, "please FAIL_UPSTREAM now")
-    assert parts == [] and isinstance(error, ServerReportedError)
+    assert parts == [] and isinstance(error, QueryRejectedError)
+    assert not isinstance(error, ServerReportedError)  # nothing of an answer had started
 
 
 def test_reset_mid_stream_is_stream_interrupted_and_not_retried(emulator, collect):
