@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, List
 
 import pytest
+from calls import APIS, ask
 from faultserver import SUBMIT_PATH, Conn, FaultServer, echo_events, respond, stream
 from leakcheck import assert_no_leaks
 
@@ -26,22 +27,9 @@ from opchatgpts import (
     Timeout,
 )
 
-APIS = ["sync", "sync-requests", "async"]
 NONCE = "n0nce12345"
 
 
-def ask(api: str, url: str, text: str = "hi", **settings: Any) -> str:
-    """One call through ``api``, on a client of its own."""
-    if api == "async":
-
-        async def run() -> str:
-            async with AsyncClient(url, **settings) as client:
-                return await client.ask(text)
-
-        return asyncio.run(run())
-    transport = "requests" if api == "sync-requests" else "aiohttp"
-    with Client(url, transport=transport, **settings) as client:  # type: ignore[arg-type]
-        return client.ask(text)
 
 
 def submits(server: FaultServer) -> List[Any]:

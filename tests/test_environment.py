@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from typing import Any, Iterator
 
 import pytest
 import trustme
+from calls import APIS, ask
 from faultserver import FaultServer, free_port, stream
 from leakcheck import assert_no_leaks
 from proxyserver import SECRET, ProxyServer
 from urllib3.exceptions import InsecureRequestWarning
 
-from opchatgpts import APIConnectionError, AsyncClient, Client, TLSVerificationError
+from opchatgpts import APIConnectionError, TLSVerificationError
 from opchatgpts.testing import serve_emulator
 
-APIS = ["sync", "sync-requests", "async"]
 CA_NAMES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -36,17 +35,6 @@ def http_proxy() -> Iterator[ProxyServer]:
     server.stop()
 
 
-def ask(api: str, url: str, **settings: Any) -> str:
-    if api == "async":
-
-        async def run() -> str:
-            async with AsyncClient(url, **settings) as client:
-                return await client.ask("hi")
-
-        return asyncio.run(run())
-    transport = "requests" if api == "sync-requests" else "aiohttp"
-    with Client(url, transport=transport, **settings) as client:  # type: ignore[arg-type]
-        return client.ask("hi")
 
 
 def port_of(url: str) -> int:

@@ -11,13 +11,13 @@ import sys
 from typing import Any, Iterator, List
 
 import pytest
+from calls import APIS, ask
 from faultserver import FaultServer, end, event, free_port, live, respond, stall_after, stream
 from leakcheck import assert_no_leaks
 
 import opchatgpts
 from opchatgpts import (
     APIConnectionError,
-    AsyncClient,
     Client,
     InvalidMessagesError,
     NotFoundError,
@@ -32,21 +32,9 @@ from opchatgpts import (
 )
 from opchatgpts.testing import serve_emulator
 
-APIS = ["sync", "sync-requests", "async"]
 FAST = RetryPolicy(backoff=0.01)
 
 
-def ask(api: str, url: str, text: str = "hi", **settings: Any) -> str:
-    if api == "async":
-
-        async def run() -> str:
-            async with AsyncClient(url, **settings) as client:
-                return await client.ask(text)
-
-        return asyncio.run(run())
-    transport = "requests" if api == "sync-requests" else "aiohttp"
-    with Client(url, transport=transport, **settings) as client:  # type: ignore[arg-type]
-        return client.ask(text)
 
 
 def submits(site: Any) -> List[Any]:

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
+from calls import APIS, ask
 from faultserver import FaultServer, free_port, stall_before_headers
 from leakcheck import assert_no_leaks
 from proxyserver import SECRET, ProxyServer
 
-from opchatgpts import APIConnectionError, APITimeoutError, AsyncClient, Client, Timeout
+from opchatgpts import APIConnectionError, APITimeoutError, Timeout
 from opchatgpts.testing import serve_emulator
 
 pytest.importorskip("aiohttp_socks")
 pytest.importorskip("socks")  # PySocks, for requests
 pytest.importorskip("pproxy")
 
-APIS = ["sync", "sync-requests", "async"]
 
 
 @pytest.fixture
@@ -30,17 +29,6 @@ def socks5() -> Iterator[ProxyServer]:
     server.stop()
 
 
-def ask(api: str, url: str, **settings: Any) -> str:
-    if api == "async":
-
-        async def run() -> str:
-            async with AsyncClient(url, **settings) as client:
-                return await client.ask("through socks")
-
-        return asyncio.run(run())
-    transport = "requests" if api == "sync-requests" else "aiohttp"
-    with Client(url, transport=transport, **settings) as client:  # type: ignore[arg-type]
-        return client.ask("through socks")
 
 
 @pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
@@ -48,7 +36,7 @@ def ask(api: str, url: str, **settings: Any) -> str:
 def test_a_call_through_socks5(socks5: ProxyServer, api: str, scheme: str) -> None:
     with serve_emulator() as site, assert_no_leaks():
         url = site.url.replace("127.0.0.1", "localhost") if scheme == "socks5h" else site.url
-        assert ask(api, url, proxy=socks5.url(scheme)) == "Echo: through socks"
+        assert ask(api, url, proxy=socks5.url(scheme)) == "Echo: hi"
         port = int(site.url.rsplit(":", 1)[1])
         assert socks5.relayed_to(port), socks5.lines
 
@@ -58,7 +46,7 @@ def test_a_call_through_socks4(api: str) -> None:
     server = ProxyServer("socks4", auth=False)
     try:
         with serve_emulator() as site:
-            assert ask(api, site.url, proxy=f"socks4://127.0.0.1:{server.port}") == "Echo: through socks"
+            assert ask(api, site.url, proxy=f"socks4://127.0.0.1:{server.port}") == "Echo: hi"
     finally:
         server.stop()
 

@@ -181,29 +181,35 @@ def proxy_url(value: str) -> str:
     return value
 
 
+def client_settings(options: argparse.Namespace) -> Dict[str, Any]:
+    """The client keywords the site and connection options ask for (a command may lack some
+    of the options)."""
+    given = vars(options)
+    settings: Dict[str, Any] = {}
+    if given.get("timeout") is not None:
+        settings["timeout"] = given["timeout"]
+    if given.get("retries") is not None:
+        settings["max_retries"] = given["retries"]
+    if given.get("proxy"):
+        settings["proxy"] = proxy_url(given["proxy"])
+    if given.get("trust_env") is False:
+        settings["trust_env"] = False
+    for name in ("bot_id", "custom_id"):
+        if given.get(name):
+            settings[name] = given[name]
+    if given.get("context_id") is not None:
+        settings["context_id"] = given["context_id"]
+    for name in ("rest_url", "referer"):
+        if given.get(name):
+            settings[name] = http_url("--" + name.replace("_", "-"), given[name])
+    if given.get("extra"):
+        settings["extra_body"] = given["extra"]
+    return settings
+
+
 def client_for(options: argparse.Namespace) -> Client:
     """The client the site and connection options ask for."""
-    settings: Dict[str, Any] = {}
-    if options.timeout is not None:
-        settings["timeout"] = options.timeout
-    if options.retries is not None:
-        settings["max_retries"] = options.retries
-    if options.proxy:
-        settings["proxy"] = proxy_url(options.proxy)
-    if not options.trust_env:
-        settings["trust_env"] = False
-    if options.bot_id:
-        settings["bot_id"] = options.bot_id
-    if options.custom_id:
-        settings["custom_id"] = options.custom_id
-    if options.context_id is not None:
-        settings["context_id"] = options.context_id
-    if options.rest_url:
-        settings["rest_url"] = http_url("--rest-url", options.rest_url)
-    if options.referer:
-        settings["referer"] = http_url("--referer", options.referer)
-    if options.extra:
-        settings["extra_body"] = options.extra
+    settings = client_settings(options)
     if options.page:
         pages = [http_url("--page", page) for page in options.page]
         if len(pages) == 1:

@@ -21,12 +21,12 @@ from .._cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    client_settings,
     count,
     debug_logging,
     http_url,
     notice,
     positive_seconds,
-    proxy_url,
     report,
 )
 from .._client import AsyncClient
@@ -132,19 +132,7 @@ def _verbose_logging() -> List[Any]:
 
 async def _client(options: argparse.Namespace) -> AsyncClient:
     """The client the site and connection options ask for."""
-    settings: Dict[str, Any] = {}
-    if options.timeout is not None:
-        settings["timeout"] = options.timeout
-    if options.retries is not None:
-        settings["max_retries"] = options.retries
-    if options.proxy:
-        settings["proxy"] = proxy_url(options.proxy)
-    if options.bot_id:
-        settings["bot_id"] = options.bot_id
-    if options.custom_id:
-        settings["custom_id"] = options.custom_id
-    if options.context_id is not None:
-        settings["context_id"] = options.context_id
+    settings = client_settings(options)
     if options.page:
         pages = [http_url("--page", page) for page in options.page]
         if len(pages) == 1:
