@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,8 @@ def decode_all(chunks, max_line_bytes=16 * 1024 * 1024):
     return out + decoder.close()
 
 
-def read_all(chunks, chat_id=None):
-    reader = ResponseReader(chat_id=chat_id)
+def read_all(chunks, chat_id=None, max_line_bytes=16 * 1024 * 1024):
+    reader = ResponseReader(chat_id=chat_id, max_line_bytes=max_line_bytes)
     events = []
     for chunk in chunks:
         events += reader.feed(chunk)
@@ -66,6 +67,13 @@ def test_line_endings_split_at_every_position(newline):
 def test_crlf_split_across_chunks_does_not_end_an_event_early():
     # "data: x\r" | "\ndata: y\r\n\r\n": a spurious blank line would split the event in two.
     assert decode_all([b"data: x\r", b"\ndata: y\r\n\r\n"]) == ["x\ny"]
+
+
+def test_lf_after_a_chunk_that_ends_on_text_is_a_line_end():
+    # The first chunk holds a CR but ends on "y": the LF that starts the next chunk ends the
+    # line "data: y" and the blank line after it ends the event; it is not half of a CRLF.
+    assert decode_all([b"data: x\rdata: y", b"\n\ndata: z\n\n"]) == ["x\ny", "z"]
+    assert decode_all([b"data: x\r\r", b"\ndata: z\n\n"]) == ["x", "z"]
 
 
 def test_multibyte_character_split_at_every_byte():
@@ -101,6 +109,45 @@ def test_event_without_final_blank_line_is_kept_at_close():
     assert decode_all([b"data: last"]) == ["last"]
 
 
+def test_the_cap_must_be_positive():
+    with pytest.raises(ValueError, match="max_line_bytes must be positive"):
+        SSEDecoder(max_line_bytes=0)
+    assert decode_all([b"data: \n\n"], max_line_bytes=6) == [""]
+
+
+def test_the_default_cap_is_16_mib():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"x" * (16 * 1024 * 1024)) == []
+    with pytest.raises(ResponseTooLargeError, match="max_line_bytes=16777216"):
+        decoder.feed(b"x")
+
+
+@pytest.mark.parametrize("where", ["one chunk", "split", "unfinished"])
+def test_a_line_of_exactly_the_cap_passes_and_one_byte_more_fails(where):
+    def feed(line: bytes) -> list:
+        if where == "one chunk":
+            return decode_all([line + b"\n\n"], max_line_bytes=20)
+        if where == "split":
+            return decode_all([line[:7], line[7:], b"\n\n"], max_line_bytes=20)
+        return decode_all([line[:7], line[7:]], max_line_bytes=20)  # ended by close()
+
+    assert feed(b"data: " + b"x" * 14) == ["x" * 14]  # 20 bytes
+    with pytest.raises(ResponseTooLargeError, match="max_line_bytes=20"):
+        feed(b"data: " + b"x" * 15)
+
+
+def test_the_cap_is_per_line_not_per_answer():
+    # Hundreds of lines, each cut in two by the chunking, under a cap just above one line:
+    # the whole answer is far over the cap, and that is fine.
+    body = b"".join(b"data: event %03d\n\n" % i for i in range(300))
+    chunks = [body[i : i + 9] for i in range(0, len(body), 9)]
+    assert decode_all(chunks, max_line_bytes=16) == [f"event {i:03d}" for i in range(300)]
+    body = b"".join(live(f"t{i}") for i in range(200)) + end("")
+    chunks = [body[i : i + 25] for i in range(0, len(body), 25)]
+    events = read_all(chunks, max_line_bytes=80)
+    assert len(events) == 201 and isinstance(events[-1], Done)
+
+
 def test_line_cap_applies_to_unfinished_lines():
     decoder = SSEDecoder(max_line_bytes=100)
     decoder.feed(b"data: " + b"x" * 50)
@@ -114,10 +161,23 @@ def test_line_cap_applies_to_complete_lines_in_one_chunk():
 
 
 def test_long_line_below_cap_is_fine_and_linear():
-    text = "y" * (5 * 1024 * 1024)
-    body = live(text)
-    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
-    assert read_all(chunks + [end(text)])[0] == TextDelta(text)
+    # A long line arrives in many chunks: the time to decode it grows with its length, not
+    # with its square (joining the pieces on every chunk would make 8 MiB take 64 times
+    # as long as 1 MiB, not 8).
+    def seconds(size: int) -> float:
+        text = "y" * size
+        body = live(text)
+        chunks = [body[i : i + 16384] for i in range(0, len(body), 16384)]
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            events = read_all(chunks + [end("")])
+            best = min(best, time.perf_counter() - start)
+            assert events[0] == TextDelta(text)
+        return best
+
+    small, large = seconds(1024 * 1024), seconds(8 * 1024 * 1024)
+    assert large / small < 24, (small, large)
 
 
 def test_invalid_utf8_is_a_protocol_error():
