@@ -76,6 +76,18 @@ def test_lf_after_a_chunk_that_ends_on_text_is_a_line_end():
     assert decode_all([b"data: x\r\r", b"\ndata: z\n\n"]) == ["x", "z"]
 
 
+def test_empty_chunks_change_nothing():
+    # Not even between the two halves of a CRLF.
+    assert decode_all([b"", b"data: x\r", b"", b"\n", b"", b"data: y\r\n\r\n", b""]) == ["x\ny"]
+
+
+def test_close_gives_the_last_event_once():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n\ndata: b") == ["a"]
+    assert decoder.close() == ["b"]
+    assert decoder.close() == []
+
+
 def test_multibyte_character_split_at_every_byte():
     text = "h\u00e9llo \u4e16\u754c \U0001f600"
     body = b"data: " + json.dumps({"type": "live", "data": text}, ensure_ascii=False).encode()

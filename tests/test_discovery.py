@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from pathlib import Path
@@ -75,6 +76,8 @@ def test_every_setting_of_a_logged_in_page():
     # The nonce is a credential: the repr says whether there is one, never what it is.
     assert "n0nce" not in repr(bot) and "nonce=set" in repr(bot)
     assert "nonce=none" in repr(one({"botId": "default", "restNonce": None}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bot.rest_nonce = "changed"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -134,6 +137,7 @@ def test_broken_json_is_a_discovery_error_naming_the_attribute(attribute, value)
         # Only the start of a body is looked at.
         (b" " * 1024 + b"<html>", "", False),
         (b"x" * 1020 + b"<head>", "", False),
+        (b"x" * 1019 + b"<head>", "", True),
         (b"x" * 1000 + b"<head>", "", True),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -126,8 +127,10 @@ def test_rich_live_events_keep_every_field():
     assert bare == LiveEvent("heartbeat", None, None, None, {})
 
 
-def test_unknown_event_types_are_none():
+def test_unknown_event_types_are_none_and_logged(caplog):
+    caplog.set_level(logging.DEBUG, logger="opchatgpts")
     assert parse_event('{"type":"ping","data":"x"}') is None
+    assert caplog.messages == ["ignoring an event of unknown type 'ping'"]
 
 
 @pytest.mark.parametrize(

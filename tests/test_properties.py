@@ -220,8 +220,12 @@ def test_what_arrived_before_a_failure_is_delivered_whatever_the_chunking(
     assert type(raised) is error
 
 
+AFTER_END = [b"data: \xff\n\n", b"data: {oops\n\n", b"data: {oops", b"x" * 300, b"\r",
+             b'data: {"type":"live","data":"late"}', b'data: {"type":"live","data":"late"}\n\n']
+
+
 @SETTINGS
-@given(valid_streams(), st.sampled_from([b"data: \xff\n\n", b"data: {oops\n\n", b"x" * 300, b"\r"]), CUTS)
+@given(valid_streams(), st.sampled_from(AFTER_END), CUTS)
 @example(stream_of(LIVE_A), b"data: \xff\n\n", [])  # the bad line in the end event's chunk
 def test_nothing_after_the_end_event_is_read(stream: Any, junk: bytes, cuts: Any) -> None:
     body, _, _ = stream

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -198,6 +199,14 @@ def test_the_body_is_compact_utf8_json():
     assert b'"newMessage":"h' in request.body and b", " not in request.body
     url = "https://e.com/wp-json/mwai-ui/v1/chats/submit"
     assert repr(request) == f"HTTPRequest(POST {url}, {len(request.body)} bytes)"
+
+
+def test_a_request_cannot_change_and_its_options_are_named():
+    request = build_chat_request(Site("https://e.com"), user(), chat_id="c")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.url = "https://elsewhere.example/"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        build_chat_request(Site("https://e.com"), user(), "c")  # type: ignore[misc]
 
 
 def test_session_and_extras():

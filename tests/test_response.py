@@ -55,6 +55,8 @@ def end(reply: str) -> bytes:
         (403, wp("rest_other", 403), PermissionDeniedError, "rest_other"),
         (403, json.dumps(REJECTED).encode(), QueryRejectedError, None),
         (404, wp("rest_forbidden", 404), NotFoundError, "rest_forbidden"),  # not a nonce status
+        (400, wp("rest_forbidden", 400), BadRequestError, "rest_forbidden"),
+        (402, wp("rest_cookie_invalid_nonce", 402), APIStatusError, "rest_cookie_invalid_nonce"),
         (404, wp("rest_no_route", 404), NotFoundError, "rest_no_route"),
         (400, wp("rest_invalid_json", 400), BadRequestError, "rest_invalid_json"),
         (500, json.dumps(REJECTED).encode(), QueryRejectedError, None),
@@ -84,6 +86,7 @@ def test_each_refusal_has_its_error(status, body, error, code):
         (b"", "(empty body)", ""),
         (b"  \n ", "(empty body)", "  \n "),
         (b"[1, 2]", "'[1, 2]'", "[1, 2]"),
+        (b"[" * 100_000, repr("[" * 120) + "...", "[" * 100_000),  # too deep to parse: text
         (b"Bad   gateway\n\nnginx", "'Bad gateway nginx'", "Bad   gateway\n\nnginx"),
         (b"<html><title> Just a moment &amp; wait </title></html>",
          "an HTML page titled 'Just a moment & wait'",
@@ -105,6 +108,11 @@ def test_long_bodies_are_summarised():
     title = b"<title>" + b"T" * 150 + b"</title>"
     assert error_from_response(500, {}, title).message == f"an HTML page titled {'T' * 100!r}"
     # A title past the first 64 KiB is not looked for.
+    # Whitespace is collapsed in the first 200 bytes.
+    assert error_from_response(500, {}, b" " * 150 + b"x" * 100).message == repr("x" * 50) + "..."
+    # Any case, across lines.
+    upper = b"<HTML><TITLE>Service\n  Unavailable</TITLE></HTML>"
+    assert error_from_response(503, {}, upper).message == "an HTML page titled 'Service\\n  Unavailable'"
     late = b"x" * (64 * 1024) + b"<title>late</title>"
     assert error_from_response(500, {}, late).message == repr("x" * 120) + "..."
     assert "late" in error_from_response(500, {}, late[100:]).message
@@ -153,7 +161,11 @@ def test_a_stream_and_the_readers_state():
     assert reader.close() == [] and reader.close() == []
 
 
-@pytest.mark.parametrize("bad", [b"data: \xff\n\n", b"data: " + b"x" * 200 + b"\n\n", b"data: {oops\n\n"])
+@pytest.mark.parametrize(
+    "bad",
+    [b"data: \xff\n\n", b"data: " + b"x" * 200 + b"\n\n", b"data: {oops\n\n", b"data: {oops",
+     b'data: {"type":"live","data":"late"}', b'data: {"type":"live","data":"late"}\n\n'],
+)
 def test_what_follows_the_end_event_in_its_chunk_is_never_read(bad):
     # The answer is complete: a broken line after it must not turn it into an error.
     reader = ResponseReader(max_line_bytes=100)

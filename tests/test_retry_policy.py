@@ -197,6 +197,19 @@ async def test_a_past_deadline_never_waits_a_negative_time(no_jitter, monkeypatc
     assert waits == [0.0]
 
 
+async def test_no_retry_at_the_deadline_itself(no_jitter, monkeypatch):
+    clock = iter([101.0, 101.0])
+    monkeypatch.setattr(retry_module, "time", type("Clock", (), {"monotonic": lambda: next(clock)}))
+    operation = Failing(APIConnectionError("a"))
+    with pytest.raises(APIConnectionError):
+        await attempt(operation, RetryPolicy(sleep=lambda s: None), deadline=101.0)
+    assert operation.calls == 1
+
+
+async def test_without_any_sleep_given_asyncio_sleeps():
+    assert await attempt(Failing(APIConnectionError("a")), RetryPolicy(backoff=0.0)) == "answer"
+
+
 async def test_each_retry_is_logged(no_jitter, caplog):
     caplog.set_level(logging.INFO, logger="opchatgpts")
     await attempt(Failing(status_error(503, "1.5")), RetryPolicy(sleep=lambda s: None))
