@@ -92,9 +92,10 @@ def test_an_end_event_that_reports_failure(payload, message):
     assert str(info.value) == message
 
 
-def test_an_end_event_without_success_is_a_success():
+@pytest.mark.parametrize("success", [None, 0, "", True, "false"])
+def test_only_success_false_is_a_failure(success):
+    assert result_of({"success": success, "reply": "r"}).reply == "r"
     assert result_of({"reply": "r"}).reply == "r"
-    assert result_of({"success": None, "reply": "r"}).reply == "r"
 
 
 @pytest.mark.parametrize(
@@ -127,10 +128,17 @@ def test_rich_live_events_keep_every_field():
     assert bare == LiveEvent("heartbeat", None, None, None, {})
 
 
-def test_unknown_event_types_are_none_and_logged(caplog):
+@pytest.mark.parametrize("kind", ["ping", "begin", "", "a_future_type", "zzz"])
+def test_unknown_event_types_are_none_and_logged(caplog, kind):
     caplog.set_level(logging.DEBUG, logger="opchatgpts")
-    assert parse_event('{"type":"ping","data":"x"}') is None
-    assert caplog.messages == ["ignoring an event of unknown type 'ping'"]
+    assert parse_event(json.dumps({"type": kind, "data": "x"})) is None
+    assert caplog.messages == [f"ignoring an event of unknown type {kind!r}"]
+
+
+@pytest.mark.parametrize("subtype", ["annotation", "citation", "zzz"])
+def test_subtypes_a_future_version_may_add_are_not_text(subtype):
+    event = parse_event(json.dumps({"type": "live", "subtype": subtype, "data": "x"}))
+    assert event == LiveEvent(subtype, "x")
 
 
 @pytest.mark.parametrize(

@@ -260,6 +260,14 @@ def test_any_sequence_of_mappings(messages, history, new):
     assert split_messages(messages) == (history, new)
 
 
+def test_messages_read_from_json():
+    # Strings that come from a parser, not from literals in the caller's code.
+    from opchatgpts._protocol.request import split_messages
+
+    messages = json.loads('[{"role":"system","content":"s"},{"role":"user","content":"hi"}]')
+    assert split_messages(messages) == ([{"role": "system", "content": "s"}], "hi")
+
+
 @pytest.mark.parametrize(
     "messages, error, match",
     [

@@ -62,6 +62,7 @@ def end(reply: str) -> bytes:
         (500, json.dumps(REJECTED).encode(), QueryRejectedError, None),
         (200, json.dumps(REJECTED).encode(), QueryRejectedError, None),
         (500, b"Fatal error", InternalServerError, None),
+        (500, json.dumps({"success": 0, "message": "m"}).encode(), InternalServerError, None),
         (503, b"", InternalServerError, None),
         (599, b"", InternalServerError, None),
         (499, b"", APIStatusError, None),
@@ -197,7 +198,7 @@ def test_an_error_event_after_text_in_one_chunk():
 @pytest.mark.parametrize(
     "body, reply",
     [(b'{"success":true,"reply":"Echo: hi"}', "Echo: hi"), (b' {"reply":""} ', ""),
-     (b'{"success":null,"reply":"r","usage":{"total_tokens":3}}', "r")],
+     (b'{"success":null,"reply":"r","usage":{"total_tokens":3}}', "r"), (b'{"success":0,"reply":"r"}', "r")],
 )
 def test_a_one_shot_json_answer(body, reply):
     events = read(body[:5], body[5:], chat_id="c")

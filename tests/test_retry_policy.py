@@ -3,6 +3,7 @@ it stops. tests/test_retry.py drives the same policy through a transport."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, Callable, List, Optional
@@ -44,6 +45,13 @@ def test_the_defaults(no_jitter):
     assert [policy.wait_seconds(n, None) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     no_jitter(1.0)  # the most jitter takes off half of each wait
     assert [policy.wait_seconds(n, None) for n in range(1, 6)] == [0.25, 0.5, 1.0, 2.0, 4.0]
+
+
+def test_a_policy_is_a_value():
+    policy = RetryPolicy(max_retries=1)
+    assert policy == RetryPolicy(max_retries=1) and hash(policy) == hash(RetryPolicy(max_retries=1))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.max_retries = 5  # type: ignore[misc]
 
 
 def test_backoff_and_jitter_settings(no_jitter):

@@ -90,16 +90,18 @@ class Mutant:
     before: str  # the first changed line, stripped
     after: str
     code: str  # the whole mutated module
+    nth: int = 0  # 1, 2... when the same change can be made to several identical lines
     equivalent: Optional[str] = None  # why, when listed
     outcome: str = ""  # "killed", "survived", "timeout"
 
     @property
-    def key(self) -> Tuple[str, str, str, str, str]:
-        return (self.module, self.definition, self.operator, self.before, self.after)
+    def key(self) -> Tuple[str, ...]:
+        return (self.module, self.definition, self.operator, str(self.nth), self.before, self.after)
 
     def describe(self) -> str:
+        nth = f" #{self.nth}" if self.nth else ""
         return (
-            f"  [{self.module}.{self.definition}] {self.operator}  (line {self.line})\n"
+            f"  [{self.module}.{self.definition}] {self.operator}{nth}  (line {self.line})\n"
             f"  - {self.before}\n  + {self.after}"
         )
 
@@ -130,6 +132,13 @@ def mutants_of(module: str) -> List[Mutant]:
             before, after = changed_lines(source, code)
             definition = ASTQuery(node).get_definition_name() or "-"
             found.append(Mutant(module, name, occurrence, start[0], definition, before, after, code))
+    same: Dict[Tuple[str, ...], List[Mutant]] = {}
+    for mutant in found:
+        same.setdefault(mutant.key, []).append(mutant)
+    for group in same.values():
+        if len(group) > 1:
+            for nth, mutant in enumerate(sorted(group, key=lambda m: m.line), 1):
+                mutant.nth = nth
     return found
 
 
@@ -151,11 +160,13 @@ def read_equivalents() -> Dict[Tuple[str, ...], str]:
         lines = [line for line in block.strip().splitlines() if not line.startswith("#")]
         if not lines:
             continue
-        head = re.fullmatch(r"\[(\w+)\.(\S+)\] (\S+)", lines[0])
+        head = re.fullmatch(r"\[(\w+)\.(\S+)\] (\S+)(?: #(\d+))?", lines[0])
         fields = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
         if head is None or set(fields) != {"-", "+", "why:"}:
             sys.exit(f"{EQUIVALENTS.name}: cannot read the entry\n{block.strip()}")
-        entries[(*head.groups(), fields["-"].strip(), fields["+"].strip())] = fields["why:"]
+        module, definition, operator, nth = head.groups()
+        key = (module, definition, operator, nth or "0", fields["-"].strip(), fields["+"].strip())
+        entries[key] = fields["why:"]
     return entries
 
 
@@ -252,6 +263,7 @@ def main() -> int:
     if args.list:
         for mutant in (m for ms in plan.values() for m in ms):
             print(mutant.describe() + ("\n  (equivalent)" if mutant.equivalent else ""))
+        print_stale(stale)
         return 0
 
     started = time.monotonic()
@@ -288,6 +300,14 @@ def main() -> int:
     return report(plan, listed, stale, time.monotonic() - started, args.fail_under)
 
 
+def print_stale(stale: List[Tuple[str, ...]]) -> None:
+    if stale:
+        print(f"\nstale entries in {EQUIVALENTS.name} (no such mutant any more):")
+        for key in stale:
+            nth = f" #{key[3]}" if key[3] != "0" else ""
+            print(f"  [{key[0]}.{key[1]}] {key[2]}{nth}\n  - {key[4]}\n  + {key[5]}")
+
+
 def report(
     plan: Dict[str, List[Mutant]], listed: Dict[str, int], stale: List[Tuple[str, ...]], seconds: float,
     fail_under: float,
@@ -302,10 +322,7 @@ def report(
         print(f"\nlisted as equivalent in {EQUIVALENTS.name}, yet killed by the tests:")
         for mutant in wrong:
             print(mutant.describe())
-    if stale:
-        print(f"\nstale entries in {EQUIVALENTS.name} (no such mutant any more):")
-        for key in stale:
-            print(f"  [{key[0]}.{key[1]}] {key[2]}\n  - {key[3]}\n  + {key[4]}")
+    print_stale(stale)
     print(f"\ntook {seconds / 60:.1f} min")
     total_killed = total_real = total_equivalent = 0
     failing = False
