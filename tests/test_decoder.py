@@ -69,6 +69,22 @@ def test_crlf_split_across_chunks_does_not_end_an_event_early():
     assert decode_all([b"data: x\r", b"\ndata: y\r\n\r\n"]) == ["x\ny"]
 
 
+def test_only_an_lf_right_after_a_cr_is_dropped():
+    # A chunk ending in LF (after a CR earlier in it), then one starting with LF: a blank line.
+    assert decode_all([b"data: x\r\n", b"\ndata: y\n\n"]) == ["x", "y"]
+    # After a CR, a chunk starting with another control byte keeps it.
+    assert decode_all([b"data: a\r", b"\tdata: b\r\r"]) == ["a"]
+
+
+def test_after_a_failure_the_decoder_fails_again():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n\ndata: \xff\n\n") == ["a"]
+    with pytest.raises(RemoteProtocolError, match="UTF-8"):
+        decoder.feed(b"data: b\n\n")
+    with pytest.raises(RemoteProtocolError, match="UTF-8"):
+        decoder.close()
+
+
 def test_lf_after_a_chunk_that_ends_on_text_is_a_line_end():
     # The first chunk holds a CR but ends on "y": the LF that starts the next chunk ends the
     # line "data: y" and the blank line after it ends the event; it is not half of a CRLF.
@@ -107,6 +123,7 @@ def test_one_byte_at_a_time():
 
 def test_space_after_colon_is_optional_and_only_one_is_removed():
     assert decode_all([b"data:x\n\ndata:  y\n\n"]) == ["x", " y"]
+    assert decode_all([b"data:\tx\n\ndata:\x01y\n\n"]) == ["\tx", "\x01y"]  # only a space
 
 
 def test_comments_and_other_fields_are_ignored():

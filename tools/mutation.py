@@ -286,6 +286,8 @@ def main() -> int:
             mutant.outcome = run(mutant.module, mutant, timeout)
             with lock:
                 mark = {"killed": ".", "timeout": "t", "survived": "S"}[mutant.outcome]
+                if mark == "S" and not mutant.equivalent:
+                    mark = "S\n" + mutant.describe() + "\n"  # at once: a long run need not end first
                 print(mark, end="", flush=True)
 
         with ThreadPoolExecutor(args.jobs) as pool:
