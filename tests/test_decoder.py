@@ -77,6 +77,10 @@ def test_only_an_lf_right_after_a_cr_is_dropped():
 
 
 def test_after_a_failure_the_decoder_fails_again():
+    # With no event before it in its chunk, the failure is raised by that very call...
+    with pytest.raises(RemoteProtocolError, match="UTF-8"):
+        SSEDecoder().feed(b"data: \xff\n\n")
+    # ...otherwise the events come first, and every later call raises it.
     decoder = SSEDecoder()
     assert decoder.feed(b"data: a\n\ndata: \xff\n\n") == ["a"]
     with pytest.raises(RemoteProtocolError, match="UTF-8"):
@@ -138,9 +142,10 @@ def test_event_without_final_blank_line_is_kept_at_close():
     assert decode_all([b"data: last"]) == ["last"]
 
 
-def test_the_cap_must_be_positive():
+@pytest.mark.parametrize("cap", [0, -1])
+def test_the_cap_must_be_positive(cap):
     with pytest.raises(ValueError, match="max_line_bytes must be positive"):
-        SSEDecoder(max_line_bytes=0)
+        SSEDecoder(max_line_bytes=cap)
     assert decode_all([b"data: \n\n"], max_line_bytes=6) == [""]
 
 
@@ -151,13 +156,15 @@ def test_the_default_cap_is_16_mib():
         decoder.feed(b"x")
 
 
-@pytest.mark.parametrize("where", ["one chunk", "split", "unfinished"])
+@pytest.mark.parametrize("where", ["one chunk", "split", "unfinished", "after a split line"])
 def test_a_line_of_exactly_the_cap_passes_and_one_byte_more_fails(where):
     def feed(line: bytes) -> list:
         if where == "one chunk":
             return decode_all([line + b"\n\n"], max_line_bytes=20)
         if where == "split":
             return decode_all([line[:7], line[7:], b"\n\n"], max_line_bytes=20)
+        if where == "after a split line":  # it starts in the chunk that ends the line before
+            return decode_all([b"data: a", b"\n\n" + line[:7], line[7:]], max_line_bytes=20)[1:]
         return decode_all([line[:7], line[7:]], max_line_bytes=20)  # ended by close()
 
     assert feed(b"data: " + b"x" * 14) == ["x" * 14]  # 20 bytes
