@@ -114,6 +114,9 @@ def test_long_bodies_are_summarised():
     # Any case, across lines.
     upper = b"<HTML><TITLE>Service\n  Unavailable</TITLE></HTML>"
     assert error_from_response(503, {}, upper).message == "an HTML page titled 'Service\\n  Unavailable'"
+    edge = b"<title>edge</title>"
+    last = b"x" * (64 * 1024 - len(edge)) + edge  # ends on the 64 KiB boundary
+    assert error_from_response(500, {}, last).message == "an HTML page titled 'edge'"
     late = b"x" * (64 * 1024) + b"<title>late</title>"
     assert error_from_response(500, {}, late).message == repr("x" * 120) + "..."
     assert "late" in error_from_response(500, {}, late[100:]).message
@@ -121,7 +124,7 @@ def test_long_bodies_are_summarised():
 
 @pytest.mark.parametrize("name", ["Retry-After", "retry-after", "RETRY-AFTER"])
 def test_a_429_carries_its_retry_after(name):
-    exc = error_from_response(429, {"Other": "x", name: "7"}, b"slow down")
+    exc = error_from_response(429, {"Other": "x", "X-Cache": "miss", name: "7"}, b"slow down")
     assert type(exc) is RateLimitError and exc.retry_after == 7.0 and exc.message == "'slow down'"
     assert error_from_response(429, {}, b"").retry_after is None
 
@@ -224,6 +227,32 @@ def test_a_one_shot_answer_that_is_not_an_answer(body, error, message):
         read(body)
     if isinstance(info.value, APIStatusError):
         assert info.value.status_code == 200
+
+
+def test_the_readers_options_are_named():
+    with pytest.raises(TypeError):
+        ResponseReader("c1")  # type: ignore[misc]
+
+
+def test_an_end_event_without_its_blank_line_ends_the_answer():
+    events = read(live("a") + end("a").rstrip(b"\n"))
+    assert events[0] == TextDelta("a") and isinstance(events[1], Done) and len(events) == 2
+
+
+def test_after_a_bad_event_the_reader_fails_again():
+    reader = ResponseReader()
+    assert reader.feed(live("a") + b"data: {oops\n\n") == [TextDelta("a")]
+    with pytest.raises(RemoteProtocolError, match="not JSON"):
+        reader.feed(live("b"))
+    with pytest.raises(RemoteProtocolError, match="not JSON"):
+        reader.close()
+
+
+def test_a_pretty_printed_one_shot_answer_is_capped_as_a_whole():
+    body = b'{"reply":\n"' + b"r" * 86 + b'"\n}'  # 100 bytes, every line shorter
+    assert read(body[:50], body[50:], max_line_bytes=100)[0] == TextDelta("r" * 86)
+    with pytest.raises(ResponseTooLargeError):
+        read(b" " + body[:50], body[50:], max_line_bytes=100)
 
 
 def test_a_one_shot_answer_is_capped_like_a_line():
