@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import List
 
@@ -99,16 +100,43 @@ def test_non_streamed_answer_has_a_result_too(emulator):
     assert stream.result is not None and stream.result.reply == "Echo: once"
 
 
-@pytest.mark.parametrize("generation", ["session"])
-def test_new_token_and_actions_are_in_the_result(generation):
+def test_a_rotated_nonce_is_the_results_new_token():
     from opchatgpts.testing import serve_emulator
 
-    with serve_emulator(generation) as site:
+    with serve_emulator("session") as site:
         opchatgpts.ask("warm", url=site.url)
         site.emulator.rotate_nonce()
         result = Opchatgpts.stream_events(user("x"), url=site.url).until_done()
         assert result.new_token == site.emulator.current_nonce
-        assert result.actions == [] and "shortcuts" in result.raw
+
+
+async def test_actions_and_the_other_end_fields_reach_the_caller():
+    actions = [{"type": "function", "data": {"name": "open_page", "args": {"url": "/pricing"}}}]
+    shortcuts = [{"type": "message", "data": {"label": "Tell me more", "message": "More"}}]
+    payload = {
+        "success": True, "reply": "Opening it", "images": ["https://e.com/a.png"], "actions": actions,
+        "shortcuts": shortcuts, "blocks": [], "usage": {"total_tokens": 7}, "new_token": "0123abcd",
+    }
+    body = (
+        'data: {"type":"live","data":"Opening it"}\n\n'
+        f"data: {json.dumps({'type': 'end', 'data': json.dumps(payload)})}\n\n"
+    )
+
+    async def submit(request: web.Request) -> web.Response:
+        return web.Response(body=body.encode(), content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_post("/wp-json/mwai-ui/v1/chats/submit", submit)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        stream = Opchatgpts.stream_events_async(user("open the pricing page"), url=url)
+        events = [event async for event in stream]
+        await stream.aclose()
+    assert events[0] == TextDelta("Opening it")
+    result = stream.result
+    assert result is not None and result.actions == actions and result.images == ["https://e.com/a.png"]
+    assert result.new_token == "0123abcd" and result.usage == {"total_tokens": 7}
+    assert result.raw["shortcuts"] == shortcuts
 
 
 def test_until_done_after_an_early_close_is_a_clear_error(emulator):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -183,3 +184,145 @@ def test_bad_options_are_clear_errors_before_any_io(kwargs, error):
         Opchatgpts.create_completion(
             None, [{"role": "user", "content": "x"}], url="http://127.0.0.1:9", **kwargs
         )
+
+
+# -- the request builder itself ---------------------------------------------------------------------
+
+
+def user(text: str = "hi") -> list:
+    return [{"role": "user", "content": text}]
+
+
+def test_the_body_is_compact_utf8_json():
+    request = build_chat_request(Site("https://e.com"), user("héllo 世界"), chat_id="c")
+    assert "héllo 世界".encode() in request.body
+    assert b'"newMessage":"h' in request.body and b", " not in request.body
+    url = "https://e.com/wp-json/mwai-ui/v1/chats/submit"
+    assert repr(request) == f"HTTPRequest(POST {url}, {len(request.body)} bytes)"
+
+
+def test_a_request_cannot_change_and_its_options_are_named():
+    request = build_chat_request(Site("https://e.com"), user(), chat_id="c")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.url = "https://elsewhere.example/"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        build_chat_request(Site("https://e.com"), user(), "c")  # type: ignore[misc]
+
+
+def test_session_and_extras():
+    site = Site("https://e.com", session="from-site", context_id=28)
+    body = body_of(build_chat_request(site, user(), chat_id="c"))
+    assert body["session"] == "from-site" and body["contextId"] == 28
+    request = build_chat_request(
+        site, user(), chat_id="c", session="sess-1", extra_body={"temperature": 0.2, "botId": "b2"},
+        extra_headers={"X-Extra": "1", "Accept": "application/x-ndjson"},
+    )
+    body = body_of(request)
+    assert body["session"] == "sess-1" and body["temperature"] == 0.2 and body["botId"] == "b2"
+    assert request.headers["X-Extra"] == "1" and request.headers["Accept"] == "application/x-ndjson"
+    assert body_of(build_chat_request(site, user(), chat_id="c", session=""))["session"] == ""
+
+
+def test_no_referer_no_origin_and_an_empty_nonce_is_no_nonce():
+    request = build_chat_request(Site("https://e.com"), user(), chat_id="c", nonce="")
+    assert set(request.headers) == {"Content-Type", "Accept", "User-Agent"}
+    assert request.headers["User-Agent"].startswith("opchatgpts/")
+
+
+def test_the_origin_keeps_the_port():
+    site = Site("http://e.com:8080", referer="http://e.com:8080/chat/page?x=1")
+    assert build_chat_request(site, user(), chat_id="c").headers["Origin"] == "http://e.com:8080"
+
+
+def test_the_callers_nonce_header_loses_to_the_nonce():
+    request = build_chat_request(
+        Site("https://e.com"), user(), chat_id="c", nonce="n1", extra_headers={"X-WP-Nonce": "old"}
+    )
+    assert request.headers["X-WP-Nonce"] == "n1"
+
+
+@pytest.mark.parametrize(
+    "messages, history, new",
+    [
+        ((("ignored",),), None, None),
+        (({"role": "user", "content": "a"},), [], "a"),
+        ([{"role": "system", "content": ""}, {"role": "user", "content": " b "}],
+         [{"role": "system", "content": ""}], " b "),
+    ],
+)
+def test_any_sequence_of_mappings(messages, history, new):
+    from opchatgpts._protocol.request import split_messages
+
+    if history is None:
+        with pytest.raises(InvalidMessagesTypeError, match=r"messages\[0\] must be a dict .* not tuple"):
+            split_messages(messages)
+        return
+    assert split_messages(messages) == (history, new)
+
+
+def test_messages_read_from_json():
+    # Strings that come from a parser, not from literals in the caller's code.
+    from opchatgpts._protocol.request import split_messages
+
+    messages = json.loads('[{"role":"system","content":"s"},{"role":"user","content":"hi"}]')
+    assert split_messages(messages) == ([{"role": "system", "content": "s"}], "hi")
+
+
+@pytest.mark.parametrize(
+    "messages, error, match",
+    [
+        (b"hi", InvalidMessagesTypeError, "not bytes"),
+        ({"role": "user", "content": "x"}, InvalidMessagesTypeError, "not dict"),
+        (iter([{"role": "user", "content": "x"}]), InvalidMessagesTypeError, "list of"),
+        ([{"role": 1, "content": "x"}], InvalidMessagesTypeError,
+         r"messages\[0\]\['role'\] must be a string"),
+        ([{"role": "bot", "content": "x"}], InvalidMessagesError,
+         r"messages\[0\]\['role'\] is 'bot'; expected one of \['assistant', 'system', 'user'\]"),
+        ([{"role": "user", "content": None}], InvalidMessagesTypeError,
+         r"messages\[0\]\['content'\] must be a string, not NoneType"),
+        ([{"role": "user", "content": "a"}, {"role": "user"}], InvalidMessagesError,
+         r"messages\[1\] has no 'content'"),
+        ([{"role": "user", "content": "a"}, {"content": "b"}], InvalidMessagesError,
+         r"messages\[1\] has no 'role'"),
+        ([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}], InvalidMessagesError,
+         "the last message must be the user's turn to send, but its role is 'system'"),
+        ([{"role": "user", "content": "\n\t "}], InvalidMessagesError, "the last user message is empty"),
+    ],
+)
+def test_message_errors_say_what_is_wrong(messages, error, match):
+    from opchatgpts._protocol.request import split_messages
+
+    with pytest.raises(error, match=match):
+        split_messages(messages)
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ("https://a.com/x", "https://a.com:443/y", True),
+        ("http://a.com/x", "http://a.com:80/y", True),
+        ("https://a.com", "https://A.COM/", True),
+        ("https://a.com", "https://a.com:80", False),
+        ("http://a.com", "http://a.com:443", False),
+        ("https://a.com", "http://a.com", False),
+        ("https://a.com", "https://b.a.com", False),
+        ("https://a.com:8443", "https://a.com:8443/p", True),
+    ],
+)
+def test_same_origin(a, b, same):
+    from opchatgpts._protocol.request import same_origin
+
+    assert same_origin(a, b) is same and same_origin(b, a) is same
+
+
+def test_redirects_keep_method_and_body_and_refuse_other_schemes():
+    request = build_chat_request(Site("https://a.com"), user(), chat_id="c", nonce="n",
+                                 extra_headers={"Authorization": "Basic x", "X-Keep": "1"})
+    same = redirected_request(request, "https://a.com:443/other")
+    assert (same.method, same.body, same.headers) == ("POST", request.body, request.headers)
+    other = redirected_request(request, "http://a.com/other")  # another scheme is another origin
+    assert "X-WP-Nonce" not in other.headers and "Authorization" not in other.headers
+    assert other.headers["X-Keep"] == "1" and other.headers["Content-Type"] == "application/json"
+    for target in ("ftp://a.com/x", "javascript:alert(1)", "file:///etc/passwd"):
+        with pytest.raises(ValueError, match="refusing to follow a redirect"):
+            redirected_request(request, target)

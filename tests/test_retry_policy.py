@@ -1,0 +1,232 @@
+"""The retry policy as a value (no I/O): which failures are retried, how long it waits, and when
+it stops. tests/test_retry.py drives the same policy through a transport."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, Callable, List, Optional
+
+import pytest
+
+from opchatgpts import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InternalServerError,
+    QueryRejectedError,
+    RateLimitError,
+    RetryPolicy,
+    TLSVerificationError,
+)
+from opchatgpts._protocol import retry as retry_module
+
+
+def status_error(status: int, retry_after: Optional[str] = None, name: str = "Retry-After") -> APIStatusError:
+    headers = {name: retry_after} if retry_after is not None else {}
+    return APIStatusError("refused", status_code=status, headers=headers)
+
+
+@pytest.fixture
+def no_jitter(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Fix the random factor of the jitter."""
+
+    def set_random(value: float) -> None:
+        monkeypatch.setattr(retry_module.random, "random", lambda: value)
+
+    set_random(0.0)
+    return set_random
+
+
+def test_the_defaults(no_jitter):
+    policy = RetryPolicy()
+    assert (policy.max_retries, policy.retry_after_cap, policy.sleep) == (2, 30.0, None)
+    assert [policy.wait_seconds(n, None) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    no_jitter(1.0)  # the most jitter takes off half of each wait
+    assert [policy.wait_seconds(n, None) for n in range(1, 6)] == [0.25, 0.5, 1.0, 2.0, 4.0]
+
+
+def test_a_policy_is_a_value():
+    policy = RetryPolicy(max_retries=1)
+    assert policy == RetryPolicy(max_retries=1) and hash(policy) == hash(RetryPolicy(max_retries=1))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.max_retries = 5  # type: ignore[misc]
+
+
+def test_backoff_and_jitter_settings(no_jitter):
+    policy = RetryPolicy(backoff=1.0, backoff_max=3.0, jitter=0.2)
+    assert [policy.wait_seconds(n, None) for n in (1, 2, 3)] == [1.0, 2.0, 3.0]
+    no_jitter(0.5)
+    assert [policy.wait_seconds(n, None) for n in (1, 2, 3)] == pytest.approx([0.9, 1.8, 2.7])
+    assert RetryPolicy(jitter=0.0).wait_seconds(1, None) == 0.5
+
+
+@pytest.mark.parametrize("name", ["Retry-After", "retry-after"])
+def test_retry_after_replaces_the_backoff(no_jitter, name):
+    policy = RetryPolicy()
+    assert policy.wait_seconds(3, status_error(503, "7", name)) == 7.0
+    other = APIStatusError("x", status_code=503, headers={"X-Request-Id": "abc", name: "7"})
+    assert policy.wait_seconds(3, other) == 7.0
+    assert policy.wait_seconds(1, status_error(503, "0")) == 0.0
+    assert policy.wait_seconds(2, status_error(503, "soon")) == 1.0  # unreadable: the backoff
+    assert policy.wait_seconds(2, APIConnectionError("refused")) == 1.0
+
+
+@pytest.mark.parametrize(
+    "exc, retried",
+    [
+        (APIConnectionError("refused"), True),
+        (APITimeoutError("slow"), True),
+        (TLSVerificationError("bad certificate"), False),
+        (status_error(408), True),
+        (status_error(429), True),
+        (status_error(502), True),
+        (status_error(503), True),
+        (status_error(504), True),
+        (status_error(500), False),
+        (status_error(501), False),
+        (status_error(400), False),
+        (status_error(403), False),
+        (InternalServerError("x", status_code=503), True),
+        (QueryRejectedError("limit", status_code=500), False),
+        (status_error(503, "30"), True),  # at the cap: waited for
+        (status_error(503, "30.5"), False),  # over it: raised at once
+        (status_error(429, "3600", "retry-after"), False),
+        (status_error(503, "soon"), True),
+        (ValueError("a bug"), False),
+        (ConnectionError("not ours"), False),
+    ],
+)
+def test_what_is_retried(exc, retried):
+    assert RetryPolicy().is_retryable(exc) is retried
+
+
+def test_the_retry_after_cap_is_a_setting():
+    assert RetryPolicy(retry_after_cap=60).is_retryable(status_error(429, "45"))
+    assert not RetryPolicy(retry_after_cap=5).is_retryable(status_error(429, "6"))
+
+
+@pytest.mark.parametrize(
+    "bad, error", [(True, TypeError), ("3", TypeError), (1.0, TypeError), (-1, ValueError)]
+)
+def test_max_retries_is_checked(bad, error):
+    with pytest.raises(error, match="max_retries"):
+        RetryPolicy(max_retries=bad)
+
+
+# -- the policy driving attempts ------------------------------------------------------------------
+
+
+class Failing:
+    """An operation that fails with each of ``errors`` in turn, then answers."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "answer"
+
+
+async def attempt(operation: Failing, policy: RetryPolicy, **kwargs: Any) -> str:
+    async for try_ in policy.async_retrying(**kwargs):
+        with try_:
+            return operation()
+    raise AssertionError("unreachable")
+
+
+async def test_attempts_until_success_with_the_policys_own_sleep(no_jitter):
+    waits: List[float] = []
+    policy = RetryPolicy(sleep=waits.append)  # a plain function works too
+    operation = Failing(APIConnectionError("a"), status_error(503))
+    assert await attempt(operation, policy) == "answer"
+    assert operation.calls == 3 and waits == [0.5, 1.0]
+
+
+async def test_max_retries_bounds_the_attempts_and_the_last_error_is_raised(no_jitter):
+    waits: List[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    last = status_error(502)
+    operation = Failing(status_error(503), status_error(504), last, APIConnectionError("never"))
+    with pytest.raises(APIStatusError) as info:
+        await attempt(operation, RetryPolicy(max_retries=2, sleep=sleep))
+    assert info.value is last and operation.calls == 3 and waits == [0.5, 1.0]
+    operation = Failing(status_error(503))
+    with pytest.raises(APIStatusError):
+        await attempt(operation, RetryPolicy(max_retries=0, sleep=sleep))
+    assert operation.calls == 1
+
+
+async def test_what_is_not_retryable_is_raised_at_once():
+    waits: List[float] = []
+    operation = Failing(status_error(429, "3600"))
+    with pytest.raises(APIStatusError):
+        await attempt(operation, RetryPolicy(sleep=waits.append))
+    assert operation.calls == 1 and waits == []
+
+
+async def test_the_transports_sleep_unless_the_policy_has_one(no_jitter):
+    transport: List[float] = []
+    own: List[float] = []
+
+    async def transport_sleep(seconds: float) -> None:
+        transport.append(seconds)
+
+    await attempt(Failing(APIConnectionError("a")), RetryPolicy(), sleep=transport_sleep)
+    assert transport == [0.5]
+    await attempt(Failing(APIConnectionError("a")), RetryPolicy(sleep=own.append), sleep=transport_sleep)
+    assert own == [0.5] and transport == [0.5]
+
+
+async def test_the_deadline_stops_retries_and_shortens_the_waits(no_jitter):
+    waits: List[float] = []
+    policy = RetryPolicy(max_retries=5, backoff=10.0, backoff_max=10.0, sleep=waits.append)
+    operation = Failing(APIConnectionError("a"), APIConnectionError("b"))
+    assert await attempt(operation, policy, deadline=time.monotonic() + 2.0) == "answer"
+    assert len(waits) == 2 and all(1.5 < w <= 2.0 for w in waits)  # what is left, not 10 s
+    operation = Failing(APIConnectionError("a"), APIConnectionError("b"))
+    with pytest.raises(APIConnectionError, match="a"):
+        await attempt(operation, policy, deadline=time.monotonic() - 1.0)
+    assert operation.calls == 1
+
+
+async def test_a_past_deadline_never_waits_a_negative_time(no_jitter, monkeypatch):
+    waits: List[float] = []
+    # Still before the deadline when the retry is decided (100.0); past it when the wait is
+    # computed (105.0).
+    clock = iter([100.0, 105.0])
+    monkeypatch.setattr(retry_module, "time", type("Clock", (), {"monotonic": lambda: next(clock)}))
+    await attempt(Failing(APIConnectionError("a")), RetryPolicy(sleep=waits.append), deadline=101.0)
+    assert waits == [0.0]
+
+
+async def test_no_retry_at_the_deadline_itself(no_jitter, monkeypatch):
+    clock = iter([101.0, 101.0])
+    monkeypatch.setattr(retry_module, "time", type("Clock", (), {"monotonic": lambda: next(clock)}))
+    operation = Failing(APIConnectionError("a"))
+    with pytest.raises(APIConnectionError):
+        await attempt(operation, RetryPolicy(sleep=lambda s: None), deadline=101.0)
+    assert operation.calls == 1
+
+
+async def test_without_any_sleep_given_asyncio_sleeps():
+    assert await attempt(Failing(APIConnectionError("a")), RetryPolicy(backoff=0.0)) == "answer"
+
+
+async def test_each_retry_is_logged(no_jitter, caplog):
+    caplog.set_level(logging.INFO, logger="opchatgpts")
+    await attempt(Failing(status_error(503, "1.5")), RetryPolicy(sleep=lambda s: None))
+    assert "attempt 1 failed (HTTP 503: refused); retrying in 1.50s" in caplog.messages
+
+
+def test_rate_limit_errors_are_status_errors():
+    # RateLimitError's own retry_after is the header's value: the policy reads the header.
+    exc = RateLimitError("slow", status_code=429, retry_after=5.0, headers={"Retry-After": "5"})
+    assert RetryPolicy().wait_seconds(1, exc) == 5.0
