@@ -279,7 +279,7 @@ def test_messages_read_from_json():
         ([{"role": "bot", "content": "x"}], InvalidMessagesError,
          r"messages\[0\]\['role'\] is 'bot'; expected one of \['assistant', 'system', 'user'\]"),
         ([{"role": "user", "content": None}], InvalidMessagesTypeError,
-         r"messages\[0\]\['content'\] must be a string, not NoneType"),
+         r"messages\[0\]\['content'\] must be a string or a list of parts, not NoneType"),
         ([{"role": "user", "content": "a"}, {"role": "user"}], InvalidMessagesError,
          r"messages\[1\] has no 'content'"),
         ([{"role": "user", "content": "a"}, {"content": "b"}], InvalidMessagesError,

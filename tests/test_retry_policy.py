@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from typing import Any, Callable, List, Optional
 
 import pytest
@@ -21,6 +20,7 @@ from opchatgpts import (
     TLSVerificationError,
 )
 from opchatgpts._protocol import retry as retry_module
+from opchatgpts._protocol.retry import RetryBudget
 
 
 def status_error(status: int, retry_after: Optional[str] = None, name: str = "Retry-After") -> APIStatusError:
@@ -185,45 +185,49 @@ async def test_the_transports_sleep_unless_the_policy_has_one(no_jitter):
     assert own == [0.5] and transport == [0.5]
 
 
-async def test_the_deadline_stops_retries_and_shortens_the_waits(no_jitter):
+async def test_a_wait_that_would_not_end_in_time_is_not_started(no_jitter):
     waits: List[float] = []
-    policy = RetryPolicy(max_retries=5, backoff=10.0, backoff_max=10.0, sleep=waits.append)
+    slow = RetryPolicy(max_retries=5, backoff=10.0, backoff_max=10.0, sleep=waits.append)
     operation = Failing(APIConnectionError("a"), APIConnectionError("b"))
-    assert await attempt(operation, policy, deadline=time.monotonic() + 2.0) == "answer"
-    assert len(waits) == 2 and all(1.5 < w <= 2.0 for w in waits)  # what is left, not 10 s
+    with pytest.raises(APIConnectionError, match="a"):  # 10 s would overrun the 2 s left
+        await attempt(operation, slow, remaining=2.0)
+    assert operation.calls == 1 and waits == []
+    quick = RetryPolicy(max_retries=5, sleep=waits.append)  # 0.5 s, then 1 s: both fit
     operation = Failing(APIConnectionError("a"), APIConnectionError("b"))
-    with pytest.raises(APIConnectionError, match="a"):
-        await attempt(operation, policy, deadline=time.monotonic() - 1.0)
-    assert operation.calls == 1
+    assert await attempt(operation, quick, remaining=2.0) == "answer"
+    assert waits == [0.5, 1.0]
 
 
-async def test_a_past_deadline_never_waits_a_negative_time(no_jitter, monkeypatch):
+@pytest.mark.parametrize("remaining", [0.0, -1.0])
+async def test_no_retry_once_the_time_is_up(no_jitter, remaining):
     waits: List[float] = []
-    # Still before the deadline when the retry is decided (100.0); past it when the wait is
-    # computed (105.0).
-    clock = iter([100.0, 105.0])
-    monkeypatch.setattr(retry_module, "time", type("Clock", (), {"monotonic": lambda: next(clock)}))
-    await attempt(Failing(APIConnectionError("a")), RetryPolicy(sleep=waits.append), deadline=101.0)
-    assert waits == [0.0]
-
-
-async def test_no_retry_at_the_deadline_itself(no_jitter, monkeypatch):
-    clock = iter([101.0, 101.0])
-    monkeypatch.setattr(retry_module, "time", type("Clock", (), {"monotonic": lambda: next(clock)}))
     operation = Failing(APIConnectionError("a"))
     with pytest.raises(APIConnectionError):
-        await attempt(operation, RetryPolicy(sleep=lambda s: None), deadline=101.0)
-    assert operation.calls == 1
+        await attempt(operation, RetryPolicy(sleep=waits.append), remaining=remaining)
+    assert operation.calls == 1 and waits == []  # never a wait, let alone a negative one
+
+
+async def test_the_retries_are_a_budget_shared_by_several_retryings(no_jitter):
+    budget = RetryBudget(2)
+    policy = RetryPolicy(max_retries=2, sleep=lambda s: None)
+    first = Failing(APIConnectionError("a"))
+    assert await attempt(first, policy, budget=budget) == "answer"  # one retry spent
+    second = Failing(APIConnectionError("a"), APIConnectionError("b"))
+    with pytest.raises(APIConnectionError, match="b"):  # one retry left, not two
+        await attempt(second, policy, budget=budget)
+    assert second.calls == 2 and budget.left == 0
 
 
 async def test_without_any_sleep_given_asyncio_sleeps():
     assert await attempt(Failing(APIConnectionError("a")), RetryPolicy(backoff=0.0)) == "answer"
 
 
-async def test_each_retry_is_logged(no_jitter, caplog):
-    caplog.set_level(logging.INFO, logger="opchatgpts")
+async def test_each_retry_is_logged_at_debug(no_jitter, caplog):
+    caplog.set_level(logging.DEBUG, logger="opchatgpts")
     await attempt(Failing(status_error(503, "1.5")), RetryPolicy(sleep=lambda s: None))
-    assert "attempt 1 failed (HTTP 503: refused); retrying in 1.50s" in caplog.messages
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "attempt 1 failed (HTTP 503: refused); retrying in 1.50 s")
+    ]
 
 
 def test_rate_limit_errors_are_status_errors():
