@@ -464,9 +464,12 @@ def test_every_error_a_faulty_server_causes_has_a_row() -> None:
     public = [getattr(opchatgpts, name) for name in opchatgpts.__all__]
     errors = {cls for cls in public if isinstance(cls, type) and issubclass(cls, families)}
     # StreamError is only a base class; WordPress's own refusals (400, the nonce's 401/403, 404)
-    # are mapped in test_retry.py::test_error_mapping.
+    # are mapped in test_retry.py::test_error_mapping; an upload's refusals (one file, before the
+    # chat call) in test_attachments.py; every site failing at once in test_failover.py.
     elsewhere = {opchatgpts.StreamError, opchatgpts.BadRequestError, opchatgpts.AuthenticationError,
-                 opchatgpts.NotFoundError}
+                 opchatgpts.NotFoundError, opchatgpts.UploadRejectedError,
+                 opchatgpts.UploadTooLargeError, opchatgpts.UploadAuthenticationError,
+                 opchatgpts.AllSitesUnreachableError}
     assert errors - expected == elsewhere
 
 
