@@ -239,6 +239,8 @@ def test_ctrl_c_in_the_consumer_cancels_the_stream(emulator, transport):
     words = " ".join(f"w{i}" for i in range(50))
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
     received: List[str] = []
+    # Python's own Ctrl-C handler, even where SIGINT is inherited as ignored (background jobs).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -249,6 +251,7 @@ def test_ctrl_c_in_the_consumer_cancels_the_stream(emulator, transport):
     finally:
         timer.cancel()
         timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert 1 <= len(received) < 51
     deadline = time.monotonic() + 3
     while emulator.emulator.disconnects < 1 and time.monotonic() < deadline:
