@@ -48,8 +48,9 @@ G4F_NEW := .venv-g4f-new
 G4F_WHEELS := build/g4f-wheels
 PYTHON_G4F_OLD ?= python3.11
 G4F_OLD_IMPORT_DEPS := requests aiohttp curl_cffi browser_cookie3 platformdirs PyExecJS pycryptodome pillow numpy
-# setup.cfg's [tool:pytest] names pytest-asyncio's and pytest-timeout's options.
-G4F_TEST_DEPS := pytest pytest-asyncio pytest-timeout
+# setup.cfg's [tool:pytest] names pytest-asyncio's and pytest-timeout's options; tests/conftest.py
+# sets up Hypothesis profiles.
+G4F_TEST_DEPS := pytest pytest-asyncio pytest-timeout hypothesis
 G4F_PIP_OLD := $(PY) -m pip --python $(G4F_OLD)/bin/python install -q --no-compile
 G4F_PIP_NEW := $(PY) -m pip --python $(G4F_NEW)/bin/python install -q --no-compile
 
