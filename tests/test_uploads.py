@@ -214,6 +214,7 @@ def test_the_default_cap_is_20_mib() -> None:
         (1536, 1024, "is 1.5 KiB, over max_file_bytes (1.0 KiB)"),
         (1024 * 1024, 1024 * 1024 - 1, "is 1.0 MiB, over max_file_bytes (1024.0 KiB)"),
         (3 * 1024 * 1024 // 2, 1024 * 1024, "is 1.5 MiB, over max_file_bytes (1.0 MiB)"),
+        (1101005, 1024 * 1024, "is 1.1 MiB, over max_file_bytes (1.0 MiB)"),  # 1.0500002 MiB, rounded
     ],
 )
 def test_sizes_are_said_in_bytes_kib_and_mib(size: int, cap: int, says: str) -> None:
@@ -237,6 +238,13 @@ def test_the_last_user_turns_images_become_attachments() -> None:
     ]
     assert images == (Attachment("image.png", PIXEL, "image/png"),)
     assert images[0].label == "messages[2]['content'][1] (image.png)"
+
+
+def test_a_system_prompt_then_the_turn_with_an_image() -> None:
+    messages = [{"role": "system", "content": "be brief"}, *last_turn(image(data_url(PIXEL)))]
+    plain, images = split_image_parts(messages)
+    assert plain == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "look"}]
+    assert [(a.name, a.label) for a in images] == [("image.png", "messages[1]['content'][1] (image.png)")]
 
 
 def test_several_images_are_numbered() -> None:
@@ -392,6 +400,13 @@ def test_the_upload_with_a_nonce_is_the_2_x_browsers() -> None:
         b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nN/A\r\n--b--\r\n'
     )
     assert "n0nce" not in repr(request)
+
+
+def test_the_options_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        build_upload_request(Site(SITE), CAT, "n0nce")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        check_generation_takes("open", [CAT], True, SITE)  # type: ignore[misc]
 
 
 def test_each_upload_has_a_fresh_boundary() -> None:
