@@ -98,6 +98,7 @@ def test_an_attachment_is_named_by_its_name_unless_labelled() -> None:
         (b"RIFF1234WEBPVP8 ", "image/webp"),
         (b"RIFF1234WAVEfmt ", "text/plain"),  # a RIFF that is not WebP (and is text)
         (b"RIFX1234WEBPVP8 ", "text/plain"),
+        (b"RIFE1234WEBPVP8 ", "text/plain"),
         (b"BM" + bytes(13), "image/bmp"),  # a header's worth
         (b"BM" + bytes(12), None),  # too short to be a bitmap; not text either
         (b"BMabcdefghijkl", "text/plain"),
@@ -279,6 +280,8 @@ def test_no_images_unless_the_last_turn_is_the_users() -> None:
         # The type from the content when the URL does not say it.
         ("data:;base64," + base64.b64encode(PIXEL).decode(), ("image.png", "image/png", PIXEL)),
         ("data:charset=utf-8,hi", ("image.txt", "text/plain", b"hi")),
+        ("data:,hi", ("image.txt", "text/plain", b"hi")),
+        ("data:text/plain;a=b,hi", ("image.txt", "text/plain", b"hi")),
         # Base64 may be wrapped over lines.
         ("data:image/gif;base64,R0lGODlh\n AQABAAAAADs=", ("image.gif", "image/gif", GIF)),
         # Percent-encoded; base64 only when it is the last parameter.
@@ -515,6 +518,7 @@ def test_a_refused_nonce() -> None:
         (refusal("Not today", 503, body="<html>"), UploadRejectedError,
          "the site refused the file: Not today"),
         (refusal("Too big", 400), UploadRejectedError, "the site refused the file: Too big"),
+        (refusal("Bad request", 400), UploadRejectedError, "the site refused the file: Bad request"),
     ],
 )  # fmt: skip
 def test_refused_uploads_say_why(error: APIStatusError, kind: type, reason: str) -> None:
