@@ -99,6 +99,7 @@ def test_an_attachment_is_named_by_its_name_unless_labelled() -> None:
         (b"RIFF1234WAVEfmt ", "text/plain"),  # a RIFF that is not WebP (and is text)
         (b"RIFX1234WEBPVP8 ", "text/plain"),
         (b"RIFE1234WEBPVP8 ", "text/plain"),
+        (b"RIFF1234WEBQVP8 ", "text/plain"),
         (b"BM" + bytes(13), "image/bmp"),  # a header's worth
         (b"BM" + bytes(12), None),  # too short to be a bitmap; not text either
         (b"BMabcdefghijkl", "text/plain"),
@@ -264,6 +265,8 @@ def test_no_images_unless_the_last_turn_is_the_users() -> None:
     assert split_image_parts(answered) == (
         [{"role": "user", "content": "look"}, {"role": "assistant", "content": "a cat"}], ()
     )
+    images_answered = [*with_image, {"role": "assistant", "content": [image(data_url(PIXEL))]}]
+    assert split_image_parts(images_answered)[1] == ()
     text = [{"role": "user", "content": "hi", "extra": 1}]
     assert split_image_parts(text) == ([{"role": "user", "content": "hi"}], ())
     assert split_image_parts(last_turn()) == ([{"role": "user", "content": "look"}], ())
@@ -515,6 +518,8 @@ def test_a_refused_nonce() -> None:
          "so to a file over the site's upload limit (PHP upload_max_filesize), and this one is 1.5 KiB"),
         (refusal("Database gone", 500, code="db_error", body={"code": "db_error"}), UploadRejectedError,
          "the site refused the file: Database gone"),
+        (refusal("No space", 500, code="rest_upload_failed", body={"code": "rest_upload_failed"}),
+         UploadRejectedError, "the site refused the file: No space"),
         (refusal("Not today", 503, body="<html>"), UploadRejectedError,
          "the site refused the file: Not today"),
         (refusal("Too big", 400), UploadRejectedError, "the site refused the file: Too big"),
