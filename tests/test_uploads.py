@@ -8,6 +8,8 @@ the emulator.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import mimetypes
 import re
 from typing import Any, Dict, List, Optional
 
@@ -82,6 +84,12 @@ def test_an_attachment_is_named_by_its_name_unless_labelled() -> None:
     assert repr(labelled) == "Attachment('cat.png', image/png, 75 bytes)"  # never the bytes
 
 
+def test_an_attachment_is_a_value() -> None:
+    assert hash(CAT) == hash(Attachment("cat.png", PIXEL, "image/png", "other label"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CAT.name = "dog.png"  # type: ignore[misc]
+
+
 # -- types ------------------------------------------------------------------------------------
 
 
@@ -103,6 +111,7 @@ def test_an_attachment_is_named_by_its_name_unless_labelled() -> None:
         (b"BM" + bytes(13), "image/bmp"),  # a header's worth
         (b"BM" + bytes(12), None),  # too short to be a bitmap; not text either
         (b"BMabcdefghijkl", "text/plain"),
+        (b"BMabc", "text/plain"),
         (b"II*\x00\x08\x00\x00\x00", "image/tiff"),
         (b"MM\x00*\x00\x00\x00\x08", "image/tiff"),
         (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
@@ -143,11 +152,22 @@ def test_text_is_judged_by_its_first_8_kib() -> None:
         ("a.tiff", "image/tiff"), ("a.heic", "image/heic"), ("a.pdf", "application/pdf"),
         ("a.txt", "text/plain"), ("a.csv", "text/csv"),
         ("a.svg", "image/svg+xml"),  # from the system's tables
+        ("a.pict", "image/pict"),  # a type Python knows as "not strict"
     ],
 )  # fmt: skip
 def test_the_name_gives_the_type_before_the_content(name: str, mime: str) -> None:
     made = attachment_from_bytes(b"\x00\x01", name=name, label=name)
     assert (made.name, made.mime, made.label) == (name, mime, name)
+
+
+def test_the_common_types_need_no_system_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A system without /etc/mime.types (Windows, slim containers) knows these all the same.
+    monkeypatch.setattr(mimetypes, "guess_type", lambda *args, **kwargs: (None, None))
+    monkeypatch.setattr(mimetypes, "guess_extension", lambda *args, **kwargs: None)
+    for name, mime in [("a.heic", "image/heic"), ("A.WEBP", "image/webp"), ("a.csv", "text/csv")]:
+        assert attachment_from_bytes(b"\x00", name=name, label=name).mime == mime
+    assert attachment_from_bytes(b"\x00", name="photo", mime="image/jpeg", label="x").name == "photo.jpg"
+    assert attachment_from_bytes(b"\x00", name="a.xyz", label="x").mime == "application/octet-stream"
 
 
 def test_the_type_given_wins_then_the_names_then_the_contents() -> None:
@@ -174,6 +194,7 @@ def test_the_type_given_wins_then_the_names_then_the_contents() -> None:
         (b"II*\x00", "scan", None, ("scan.tif", "image/tiff")),
         (b"notes", "notes", None, ("notes.txt", "text/plain")),
         (b"\x00", "song", "audio/mpeg", ("song.mp3", "audio/mpeg")),  # from the system's tables
+        (b"\x00", "drawing", "image/pict", ("drawing.pict", "image/pict")),  # "not strict"
         (b"\x00", "thing", "application/x-opchatgpts", ("thing.bin", "application/x-opchatgpts")),
         (b"\x00", None, "application/x-opchatgpts", ("file.bin", "application/x-opchatgpts")),
     ],
@@ -217,6 +238,7 @@ def test_the_default_cap_is_20_mib() -> None:
         (1024 * 1024, 1024 * 1024 - 1, "is 1.0 MiB, over max_file_bytes (1024.0 KiB)"),
         (3 * 1024 * 1024 // 2, 1024 * 1024, "is 1.5 MiB, over max_file_bytes (1.0 MiB)"),
         (1101005, 1024 * 1024, "is 1.1 MiB, over max_file_bytes (1.0 MiB)"),  # 1.0500002 MiB, rounded
+        (1100904, 1024 * 1024, "is 1.0 MiB, over max_file_bytes (1.0 MiB)"),  # 1.0499 MiB
     ],
 )
 def test_sizes_are_said_in_bytes_kib_and_mib(size: int, cap: int, says: str) -> None:
@@ -284,6 +306,7 @@ def test_no_images_unless_the_last_turn_is_the_users() -> None:
         ("data:;base64," + base64.b64encode(PIXEL).decode(), ("image.png", "image/png", PIXEL)),
         ("data:charset=utf-8,hi", ("image.txt", "text/plain", b"hi")),
         ("data:,hi", ("image.txt", "text/plain", b"hi")),
+        ("data:text/csv;,a,b", ("image.csv", "text/csv", b"a,b")),
         ("data:text/plain;a=b,hi", ("image.txt", "text/plain", b"hi")),
         # Base64 may be wrapped over lines.
         ("data:image/gif;base64,R0lGODlh\n AQABAAAAADs=", ("image.gif", "image/gif", GIF)),
@@ -443,6 +466,12 @@ def test_multipart_names_are_utf_8_and_escaped() -> None:
 def test_the_file_id_of_a_successful_upload() -> None:
     answer = b'{"success": true, "data": {"id": "f-1", "url": "https://example.com/x.png"}}'
     assert parse_upload_answer(answer, CAT) == "f-1"
+
+
+def test_success_must_be_true_and_failure_false() -> None:
+    for body in (b'{"success": 1, "data": {"id": "f-1"}}', b'{"success": 0, "message": "no"}'):
+        with pytest.raises(UploadRejectedError, match="the upload's answer is not AI Engine's"):
+            parse_upload_answer(body, CAT)
 
 
 def test_a_refusal_inside_a_successful_answer() -> None:
