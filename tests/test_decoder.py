@@ -139,6 +139,7 @@ def test_a_byte_order_mark_alone_is_nothing() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(BOM) == [] and decoder.feed(b"data: a\n\n") == ["a"]
     assert decode_all([BOM]) == []
+    assert decode_all([BOM], max_line_bytes=1) == []  # it is no part of a line
     assert decode_all([BOM[:1], BOM[1:2]]) == []  # the body ended inside it
 
 
