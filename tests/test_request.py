@@ -422,3 +422,18 @@ def test_an_empty_message_only_with_files_and_by_name() -> None:
     assert split_messages(empty, None, allow_empty=True) == ([], "")
     with pytest.raises(TypeError):
         split_messages(empty, None, True)  # type: ignore[misc]
+
+
+def test_content_parts_give_the_text_and_where_each_image_is() -> None:
+    from opchatgpts._protocol.request import content_parts
+
+    parts = [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "text", "text": "a"},
+        {"type": "image_url", "image_url": "data:image/gif;base64,R0lG"},
+        {"type": "text", "text": "b"},
+    ]
+    assert content_parts(parts, 3) == (
+        "a\nb", [(0, "data:image/png;base64,AAAA"), (2, "data:image/gif;base64,R0lG")]
+    )
+    assert content_parts([], 0) == ("", [])
