@@ -125,6 +125,39 @@ def test_one_byte_at_a_time():
     assert isinstance(events[-1], Done) and events[-1].result.reply == "Echo: hi"
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 4, 8])
+def test_a_byte_order_mark_that_starts_the_body_is_dropped(cut: int) -> None:
+    body = BOM + b"data: a\n\ndata: b\n\n"
+    assert decode_all([body[:cut], body[cut:]]) == ["a", "b"]
+    assert decode_all([bytes([byte]) for byte in body]) == ["a", "b"]
+
+
+def test_a_byte_order_mark_alone_is_nothing() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(BOM) == [] and decoder.feed(b"data: a\n\n") == ["a"]
+    assert decode_all([BOM]) == []
+    assert decode_all([BOM], max_line_bytes=1) == []  # it is no part of a line
+    assert decode_all([BOM[:1], BOM[1:2]]) == []  # the body ended inside it
+
+
+def test_only_the_first_byte_order_mark_is_dropped() -> None:
+    # Only the body's first character: a later one (or a second one) is text.
+    assert decode_all([BOM + BOM + b"data: a\n\n"]) == []  # "\ufeffdata: a" is no field
+    assert decode_all([BOM + b"data: " + BOM + b"a\n\n"]) == ["\ufeffa"]
+    assert decode_all([b"data: a\n\n", BOM + b"data: b\n\n"]) == ["a"]
+    assert decode_all([b"da", b"ta: a\n\n"]) == ["a"]  # short, but no BOM
+    assert decode_all([b"\xef", b"\xbb", b"data: a\n\n"]) == []  # two thirds of one is no field
+
+
+def test_a_body_cut_inside_a_byte_order_mark_is_a_line_like_any_other() -> None:
+    with pytest.raises(ResponseTooLargeError):
+        decode_all([BOM[:2]], max_line_bytes=1)
+    assert decode_all([BOM[:2]], max_line_bytes=2) == []
+
+
 def test_space_after_colon_is_optional_and_only_one_is_removed():
     assert decode_all([b"data:x\n\ndata:  y\n\n"]) == ["x", " y"]
     assert decode_all([b"data:\tx\n\ndata:\x01y\n\n"]) == ["\tx", "\x01y"]  # only a space

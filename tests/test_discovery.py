@@ -11,8 +11,8 @@ from typing import Any, Dict
 import pytest
 from capturefile import parse as parse_capture
 
-from opchatgpts import DiscoveryError
-from opchatgpts._protocol.discovery import ChatbotConfig, find_chatbots, looks_like_html
+from opchatgpts import DiscoveryError, Site
+from opchatgpts._protocol.discovery import ChatbotConfig, find_chatbots, looks_like_html, site_from_chatbot
 
 CAPTURES = Path(__file__).parent / "captures"
 
@@ -145,3 +145,59 @@ def test_html_is_recognised_by_type_or_by_content(body, content_type, expected):
     assert looks_like_html(body, content_type) is expected
     if not content_type:
         assert looks_like_html(body) is expected
+
+
+# -- the bot's message length limit, and the Site of a chatbot ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(512, 512), ("512", 512), (" 80 ", 80), (1, 1), (0, None), ("0", None), (-5, None), ("-5", None),
+     (2.5, None), ("2.5", None), ("", None), ("many", None), (True, None), (None, None), ([512], None)],
+)  # fmt: skip
+def test_the_message_length_limit(value: Any, expected: Any) -> None:
+    (bot,) = find_chatbots(page({"botId": "default"}, params={"textInputMaxLength": value}))
+    assert bot.max_message_length == expected
+    # Older pages print it in data-system.
+    assert one({"botId": "default", "textInputMaxLength": value}).max_message_length == expected
+
+
+def test_the_params_limit_wins_over_the_systems() -> None:
+    (bot,) = find_chatbots(page({"textInputMaxLength": 100}, params={"textInputMaxLength": 50}))
+    assert bot.max_message_length == 50
+    (bot,) = find_chatbots(page({"textInputMaxLength": 100}, params={"aiName": "x"}))
+    assert bot.max_message_length == 100
+    (bot,) = find_chatbots(page({"textInputMaxLength": 100}, params=["not", "an", "object"]))
+    assert (bot.max_message_length, bot.params) == (100, {})
+    assert one({"botId": "default"}).max_message_length is None
+
+
+def test_the_site_of_a_chatbot() -> None:
+    system = {
+        "botId": "support", "customId": "c-7", "sessionId": "sess-42", "restNonce": "n0nce",
+        "contextId": 12, "restUrl": "/blog/wp-json",
+    }  # fmt: skip
+    (bot,) = find_chatbots(page(system, params={"textInputMaxLength": 300}))
+    site = site_from_chatbot(bot, "https://e.com:8443/blog/chat/?x=1")
+    assert site == Site(
+        url="https://e.com:8443", rest_url="https://e.com:8443/blog/wp-json", bot_id="support",
+        custom_id="c-7", context_id=12, session="sess-42", referer="https://e.com:8443/blog/chat/?x=1",
+        nonce="n0nce", max_message_length=300,
+    )  # fmt: skip
+    assert site.nonce == "n0nce"
+
+
+@pytest.mark.parametrize(
+    "system, bot_id, custom_id",
+    [({}, "default", None), ({"customId": "inline"}, None, "inline"),
+     ({"botId": "b", "customId": "inline"}, "b", "inline")],
+)  # fmt: skip
+def test_the_site_of_a_chatbot_with_the_plugins_defaults(
+    system: Dict[str, Any], bot_id: Any, custom_id: Any
+) -> None:
+    site = site_from_chatbot(one(system), "http://e.com/chat/")
+    assert (site.url, site.rest_url, site.bot_id, site.custom_id) == ("http://e.com", None, bot_id, custom_id)
+    assert (site.session, site.context_id, site.nonce, site.max_message_length) == ("N/A", None, None, None)
+    assert site.referer == "http://e.com/chat/"
+    absolute = site_from_chatbot(one({**system, "restUrl": "https://api.e.com/wp-json"}), "http://e.com/chat/")
+    assert absolute.rest_url == "https://api.e.com/wp-json"

@@ -171,3 +171,18 @@ def test_long_payloads_are_clipped_in_error_messages():
     with pytest.raises(RemoteProtocolError) as info:
         parse_event(longer)
     assert str(info.value) == f"malformed event, not a JSON object: {longer[:120] + '...'!r}"
+
+
+def test_the_result_names_the_site_and_types_the_usage() -> None:
+    usage = {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14, "price": 1}
+    payload = {"reply": "r", "usage": usage}
+    done = parse_event(end_event(payload), "c", "https://e.com")
+    assert isinstance(done, Done)
+    result = done.result
+    assert (result.chat_id, result.site) == ("c", "https://e.com")
+    assert result.usage is not None
+    counts = (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens)
+    assert counts == (9, 5, 14)
+    assert result.usage.extras == {"price": 1}
+    assert result_from_payload(payload, "c", "https://e.com").site == "https://e.com"
+    assert result_from_payload(payload).site is None and result_of(payload).site is None

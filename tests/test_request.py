@@ -326,3 +326,114 @@ def test_redirects_keep_method_and_body_and_refuse_other_schemes():
     for target in ("ftp://a.com/x", "javascript:alert(1)", "file:///etc/passwd"):
         with pytest.raises(ValueError, match="refusing to follow a redirect"):
             redirected_request(request, target)
+
+
+# -- messages with parts, the bot's length limit ----------------------------------------------
+
+
+def test_a_prompt_is_a_one_message_conversation() -> None:
+    from opchatgpts._protocol.request import as_messages
+
+    assert as_messages("hi") == [{"role": "user", "content": "hi"}]
+    conversation = [{"role": "user", "content": "hi"}]
+    assert as_messages(conversation) is conversation
+    assert as_messages(()) == ()
+
+
+def test_content_parts_send_their_text() -> None:
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "image_url", "image_url": "data:image/png;base64,AAAA"},  # the url alone
+            {"type": "text", "text": "on this picture?"},
+        ]},
+    ]  # fmt: skip
+    body = body_of(build_chat_request(Site("https://example.com"), messages, chat_id="abc"))
+    assert body["messages"] == [{"role": "system", "content": "Be brief."}]
+    assert body["newMessage"] == "What is\non this picture?"
+    assert body["messages"][0]["content"] == "Be brief."
+    only_images = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,x"}}]}]
+    fields = {"newFileId": "f-1"}
+    request = build_chat_request(Site("https://example.com"), only_images, chat_id="a", file_fields=fields)
+    body = body_of(request)
+    assert (body["newMessage"], body["newFileId"]) == ("", "f-1")
+
+
+NOT_PARTS = "messages[0]['content'] must be a string or a list of parts, "
+UNKNOWN = "messages[0]['content'][0] is a "
+
+
+@pytest.mark.parametrize(
+    "content, error, says",
+    [
+        (7, InvalidMessagesTypeError, NOT_PARTS + "not int"),
+        (b"hi", InvalidMessagesTypeError, NOT_PARTS + "not bytes"),
+        (["hi"], InvalidMessagesTypeError, "messages[0]['content'][0] must be a dict, not str"),
+        ([{"type": "text", "text": "a"}, {"type": "text", "text": None}], InvalidMessagesTypeError,
+         "messages[0]['content'][1]['text'] must be a string"),
+        ([{"type": "text"}], InvalidMessagesTypeError, "messages[0]['content'][0]['text'] must be a string"),
+        ([{"type": "image_url", "image_url": {"href": "x"}}], InvalidMessagesTypeError,
+         "messages[0]['content'][0] must have an 'image_url' with a string 'url'"),
+        ([{"type": "image_url"}], InvalidMessagesTypeError,
+         "messages[0]['content'][0] must have an 'image_url' with a string 'url'"),
+        ([{"type": "text", "text": "a"}, {"type": "input_audio", "input_audio": {}}], InvalidMessagesError,
+         "messages[0]['content'][1] is a 'input_audio' part; only 'text' and 'image_url' parts can be sent "
+         "(other files go with files=)"),
+        ([{"text": "a"}], InvalidMessagesError, UNKNOWN + "None part"),
+        ([{"type": "TEXT", "text": "a"}], InvalidMessagesError, UNKNOWN + "'TEXT' part"),
+        ([{"type": "image", "text": "a"}], InvalidMessagesError, UNKNOWN + "'image' part"),
+        ([{"type": "zzz", "text": "a"}], InvalidMessagesError, UNKNOWN + "'zzz' part"),
+        ([{"type": "a", "text": "a"}], InvalidMessagesError, UNKNOWN + "'a' part"),
+    ],
+)  # fmt: skip
+def test_bad_content_parts_say_which(content: object, error: type, says: str) -> None:
+    from opchatgpts._protocol.request import split_messages
+
+    with pytest.raises(error) as raised:
+        split_messages([{"role": "user", "content": content}])
+    assert type(raised.value) is error
+    assert str(raised.value).startswith(says)
+
+
+def test_the_bots_length_limit() -> None:
+    from opchatgpts._protocol.request import split_messages
+
+    site = Site("https://example.com", max_message_length=5)
+    assert split_messages([{"role": "user", "content": "abcde"}], site) == ([], "abcde")
+    assert split_messages([{"role": "user", "content": "a"}], site) == ([], "a")
+    with pytest.raises(InvalidMessagesError) as raised:
+        split_messages([{"role": "user", "content": "abcdef"}], site)
+    assert str(raised.value) == (
+        "the message is 6 characters long; the bot at https://example.com takes at most 5 (its page's "
+        "textInputMaxLength)"
+    )
+    # Only the message sent counts, not the history.
+    long_history = [{"role": "assistant", "content": "x" * 100}, {"role": "user", "content": "hi"}]
+    assert split_messages(long_history, site)[1] == "hi"
+    assert split_messages([{"role": "user", "content": "x" * 10_000}], Site("https://example.com"))
+
+
+def test_an_empty_message_only_with_files_and_by_name() -> None:
+    from opchatgpts._protocol.request import split_messages
+
+    empty = [{"role": "user", "content": ""}]
+    assert split_messages(empty, None, allow_empty=True) == ([], "")
+    with pytest.raises(TypeError):
+        split_messages(empty, None, True)  # type: ignore[misc]
+
+
+def test_content_parts_give_the_text_and_where_each_image_is() -> None:
+    from opchatgpts._protocol.request import content_parts
+
+    parts = [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "text", "text": "a"},
+        {"type": "image_url", "image_url": "data:image/gif;base64,R0lG"},
+        {"type": "text", "text": "b"},
+    ]
+    assert content_parts(parts, 3) == (
+        "a\nb", [(0, "data:image/png;base64,AAAA"), (2, "data:image/gif;base64,R0lG")]
+    )
+    assert content_parts([], 0) == ("", [])

@@ -198,6 +198,17 @@ def test_an_error_event_after_text_in_one_chunk():
         reader.close()
 
 
+def test_an_error_event_before_any_text_is_a_refusal_caused_by_it() -> None:
+    reader = ResponseReader()
+    with pytest.raises(QueryRejectedError) as raised:
+        reader.feed(b'data: {"type":"error","data":"Unknown bot."}\n\n')
+    refusal = raised.value
+    assert (str(refusal), refusal.status_code) == ("Unknown bot.", 200)
+    assert refusal.body == {"type": "error", "data": "Unknown bot."}
+    # A traceback shows the server's error event as the cause.
+    assert type(refusal.__cause__) is ServerReportedError and str(refusal.__cause__) == "Unknown bot."
+
+
 @pytest.mark.parametrize(
     "body, reply",
     [(b'{"success":true,"reply":"Echo: hi"}', "Echo: hi"), (b' {"reply":""} ', ""),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from typing import Any, Callable, List, Optional
 
 import pytest
@@ -113,6 +114,48 @@ def test_the_retry_after_cap_is_a_setting():
 def test_max_retries_is_checked(bad, error):
     with pytest.raises(error, match="max_retries"):
         RetryPolicy(max_retries=bad)
+
+
+SECONDS = ["backoff", "backoff_max", "jitter", "retry_after_cap"]
+
+
+@pytest.mark.parametrize("name", SECONDS)
+@pytest.mark.parametrize(
+    "bad, error, says",
+    [
+        (True, TypeError, "{} must be a number of seconds, not bool"),
+        ("1", TypeError, "{} must be a number of seconds, not str"),
+        (None, TypeError, "{} must be a number of seconds, not NoneType"),
+        (-1, ValueError, "{} must be a finite number >= 0, got -1"),
+        (-0.01, ValueError, "{} must be a finite number >= 0, got -0.01"),
+        (float("inf"), ValueError, "{} must be a finite number >= 0, got inf"),
+        (float("nan"), ValueError, "{} must be a finite number >= 0, got nan"),
+    ],
+)
+def test_the_seconds_settings_are_checked(name: str, bad: Any, error: type, says: str) -> None:
+    with pytest.raises(error, match=f"^{re.escape(says.format(name))}$"):
+        RetryPolicy(**{name: bad})
+
+
+@pytest.mark.parametrize("name", SECONDS)
+def test_zero_seconds_is_a_setting(name: str) -> None:
+    assert getattr(RetryPolicy(**{name: 0}), name) == 0
+
+
+@pytest.mark.parametrize("jitter", [0, 0.5, 1, 1.0])
+def test_jitter_is_0_to_1(jitter: float) -> None:
+    assert RetryPolicy(jitter=jitter).jitter == jitter
+
+
+@pytest.mark.parametrize("jitter", [1.01, 1.5, 2, 3.0])
+def test_jitter_over_1_is_refused(jitter: float) -> None:
+    with pytest.raises(ValueError, match=f"^jitter must be between 0 and 1, got {jitter!r}$"):
+        RetryPolicy(jitter=jitter)
+
+
+def test_sleep_must_be_a_function() -> None:
+    with pytest.raises(TypeError, match="^sleep must be a function that takes seconds$"):
+        RetryPolicy(sleep=1.0)  # type: ignore[arg-type]
 
 
 # -- the policy driving attempts ------------------------------------------------------------------

@@ -40,7 +40,10 @@ import parso
 from cosmic_ray import plugins
 from cosmic_ray.ast import ast_nodes, get_ast
 from cosmic_ray.ast.ast_query import ASTQuery
+from cosmic_ray.exceptions import CosmicRayTestingException
 from cosmic_ray.mutating import mutate_code
+from cosmic_ray.operators import exception_replacer
+from cosmic_ray.operators import provider as core_operators
 from cosmic_ray.operators.operator import Example, Operator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +81,31 @@ class DeleteStatement(Operator):
 
 
 plugins.OPERATOR_PROVIDERS["extra"] = {"DeleteStatement": DeleteStatement}
+
+
+class ExceptionReplacer(exception_replacer.ExceptionReplacer):
+    """cosmic-ray's, which fails on a dotted name (``except (binascii.Error, ValueError)``):
+    each exception named by the clause, dotted or not, is replaced in turn."""
+
+    def mutate(self, node, index):  # type: ignore[no-untyped-def]
+        named = self._name_nodes(node)[index]
+        replacement = parso.python.tree.Name(
+            CosmicRayTestingException.__name__, named.start_pos, prefix=named.get_first_leaf().prefix
+        )
+        siblings = named.parent.children
+        siblings[siblings.index(named)] = replacement
+        replacement.parent = named.parent
+        return node
+
+    @staticmethod
+    def _name_nodes(node):  # type: ignore[no-untyped-def]
+        named = node.children[1]
+        if named.type == "atom":  # (A, B) or (A)
+            named = named.children[1]
+        return tuple(named.children[::2]) if named.type == "testlist_comp" else (named,)
+
+
+core_operators._OPERATORS["ExceptionReplacer"] = ExceptionReplacer
 
 
 @dataclass
