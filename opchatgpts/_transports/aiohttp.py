@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 import weakref
 from http.cookies import BaseCookie, Morsel, SimpleCookie
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
 
 import aiohttp
 from aiohttp.abc import AbstractCookieJar, ClearCookiePredicate
@@ -39,10 +40,15 @@ class _AiohttpResponse:
         self.url = str(response.url)
 
     async def read(self, timeout: Optional[float]) -> bytes:
+        content = self._response.content
         try:
+            # Bytes already received are returned at once, without a trip through the loop.
+            data = content.read_nowait()
+            if data or content.at_eof():
+                return data
             # aiohttp's own read timeout is not enough: after a broken chunked framing it
             # drops its timer and leaves the body waiting forever.
-            return await asyncio.wait_for(self._response.content.readany(), timeout)
+            return await _within(timeout, content.readany())
         except asyncio.TimeoutError as exc:
             raise TransportFailure("read_timeout", "no data") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -53,6 +59,20 @@ class _AiohttpResponse:
     async def aclose(self) -> None:
         # release() keeps the connection for reuse only if the body was read to its end.
         self._response.release()
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(timeout: Optional[float], awaitable: Awaitable[bytes]) -> bytes:
+        """``awaitable``'s result, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):  # unlike wait_for before 3.12, no extra task
+            return await awaitable
+
+else:  # pragma: no cover - depends on the interpreter
+
+    async def _within(timeout: Optional[float], awaitable: Awaitable[bytes]) -> bytes:
+        """``awaitable``'s result, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+        return await asyncio.wait_for(awaitable, timeout)
 
 
 class _WaitsForShutdown:
