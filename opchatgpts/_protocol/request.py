@@ -39,9 +39,21 @@ ROLES = frozenset({"user", "assistant", "system"})
 _CHAT_ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
+_CHAT_ID_LENGTH = 10
+
+
 def new_chat_id() -> str:
-    """A fresh conversation id: 10 random characters from ``[a-z0-9]``, like the browser's."""
-    return "".join(secrets.choice(_CHAT_ID_ALPHABET) for _ in range(10))
+    """A fresh conversation id: 10 random characters from ``[a-z0-9]``, like the browser's.
+
+    One random number below 36**10, written in base 36: as uniform as drawing each
+    character, for one draw from the system's randomness instead of ten.
+    """
+    number = secrets.randbelow(len(_CHAT_ID_ALPHABET) ** _CHAT_ID_LENGTH)
+    chars = []
+    for _ in range(_CHAT_ID_LENGTH):
+        number, digit = divmod(number, len(_CHAT_ID_ALPHABET))
+        chars.append(_CHAT_ID_ALPHABET[digit])
+    return "".join(chars)
 
 
 @dataclass(frozen=True)
