@@ -18,6 +18,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Tuple,
     Type,
     TypeVar,
 )
@@ -132,7 +133,7 @@ class Opchatgpts:
             except TypeError:  # a mapping among the values (headers=...): checked each time
                 pass
             else:
-                return _checked_options(*key)
+                return _checked_options(key)
         return cls._checked_options(kwargs)
 
     @classmethod
@@ -270,11 +271,11 @@ class Opchatgpts:
 
 
 @functools.lru_cache(maxsize=64)
-def _checked_options(
-    cls: Type[Opchatgpts], url: str, transport: str, defaults: Any, env_url: str, keywords: Any
-) -> CallOptions:
-    """``cls.call_options`` of these keywords; the other arguments are the rest of the key."""
-    return cls._checked_options({name: value for name, _, value in keywords})
+def _checked_options(key: Tuple[Any, ...]) -> CallOptions:
+    """``call_options`` of a class and keywords: ``key`` is ``(class, ..., keywords)``."""
+    cls, keywords = key[0], key[-1]
+    options: CallOptions = cls._checked_options({name: value for name, _, value in keywords})
+    return options
 
 
 def _no_files(kwargs: Mapping[str, Any]) -> None:
