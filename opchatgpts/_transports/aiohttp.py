@@ -89,9 +89,13 @@ class _WaitsForShutdown:
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> aiohttp.connector.Connection:
         connection = await super().connect(req, traces, timeout)  # type: ignore[misc]
-        self._sort_closing()
-        if connection.protocol is not None and connection.transport is not None:
-            self._open[connection.protocol] = connection.transport
+        protocol, transport = connection.protocol, connection.transport
+        if protocol is not None and transport is not None and protocol not in self._open:
+            # A new connection (a pooled one is known already): sort the ones known so far
+            # now, so that the closed ones are not kept. Not on every reuse: that would
+            # cost each request a look at every connection of the pool.
+            self._sort_closing()
+            self._open[protocol] = transport
         return connection  # type: ignore[no-any-return]
 
     def _sort_closing(self) -> None:
