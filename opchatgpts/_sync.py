@@ -289,11 +289,14 @@ class _Pipe(Generic[T]):
         if self._closed:
             return
         self._closed = True
-        self._future.cancel()
-        # A pump cancelled before it started holds nothing; one that started releases its
-        # connection in its ``finally`` before it sets ``_finished``.
-        if self._started and not self._thread.in_loop_thread():
-            self._finished.wait(CLOSE_WAIT_SECONDS)
+        # A pump that finished holds nothing (the usual end of a stream read to its end):
+        # cancelling it would only wake the loop thread once more.
+        if not self._finished.is_set():
+            self._future.cancel()
+            # A pump cancelled before it started holds nothing; one that started releases
+            # its connection in its ``finally`` before it sets ``_finished``.
+            if self._started and not self._thread.in_loop_thread():
+                self._finished.wait(CLOSE_WAIT_SECONDS)
         # Wake a consumer blocked in another thread.
         self.queue.put(_End(None))
 
