@@ -13,6 +13,7 @@ import ssl
 import threading
 import weakref
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncGenerator,
     Callable,
@@ -56,7 +57,9 @@ from ._stream import Answer, AsyncChatStream, ChatStream, answer_batches, answer
 from ._sync import BlockingIterator, SyncStream, loop_thread
 from ._transports.aiohttp import AiohttpPool
 from ._transports.base import AsyncTransport
-from ._transports.requests import RequestsTransport
+
+if TYPE_CHECKING:
+    from ._transports.requests import RequestsTransport
 
 __all__ = ["Client", "AsyncClient", "PromptOrMessages"]
 
@@ -94,6 +97,8 @@ class _Pool:
             return self.aiohttp
         with self._lock:
             if self._requests is None:
+                from ._transports.requests import RequestsTransport  # imports requests: on first use
+
                 self._requests = RequestsTransport(self._max_connections)
             return self._requests
 
