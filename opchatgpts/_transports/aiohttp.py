@@ -13,7 +13,18 @@ import threading
 import weakref
 from http.cookies import BaseCookie, Morsel, SimpleCookie
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Awaitable, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Coroutine,
+    Dict,
+    FrozenSet,
+    Iterator,
+    Mapping,
+    Optional,
+    Tuple,
+)
 
 import aiohttp
 from aiohttp.abc import AbstractCookieJar, ClearCookiePredicate
@@ -408,10 +419,22 @@ class AiohttpPool:
             self._closers[loop] = closer
         return closer.transport
 
-    async def open(
+    def open(
+        self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts
+    ) -> Coroutine[Any, Any, _AiohttpResponse]:
+        """Send ``request`` through the running loop's session.
+
+        The running loop's transport's own coroutine, once it exists: a call that waits for
+        a connection keeps no frame of this pool's (there may be thousands waiting).
+        """
+        closer = self._closers.get(asyncio.get_running_loop())
+        if closer is not None and not closer.transport.closed:
+            return closer.transport.open(request, options, timeouts)
+        return self._open_new(request, options, timeouts)
+
+    async def _open_new(
         self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts
     ) -> _AiohttpResponse:
-        """Send ``request`` through the running loop's session."""
         return await (await self.get()).open(request, options, timeouts)
 
     async def sleep(self, seconds: float) -> None:
