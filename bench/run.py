@@ -12,6 +12,46 @@ one pooled ``requests.Session`` (the requests transport's own floor). Each path 
 in every round: its first call is cold, the median of the next ``warm_calls`` is the warm
 figure; then as many one-event answers, in a row, give its calls per second.
 
+Where a warm call's time went, and what changed (issue 15). Profiled with cProfile, one warm
+one-event call at a time over TLS on loopback (Python 3.11), and timed with the transport
+replaced by a canned answer; the floor's own work is a JSON dump, a POST and two
+``json.loads``. Figures are per call, on this 2-CPU machine under load, so roughly:
+
+* The event loop turned 9 times per async call against the floor's 3: ``asyncio.wait_for``
+  around each body read made a task per read (before 3.12). Reads now return the bytes
+  aiohttp already holds at once (``read_nowait``) and wait under ``asyncio.timeout`` on
+  3.11+: 3 turns, as the floor.
+* The proxy environment: urllib's ``getproxies_environment`` decoded and scanned every
+  environment variable twice per request (about 60 µs). It is now consulted only when some
+  ``*_proxy`` variable exists (a 10 µs glance at the names).
+* tenacity: setting up and stepping ``AsyncRetrying`` cost about 25-30 µs for the first,
+  and nearly always only, attempt. The first attempt now goes without it; tenacity takes
+  over from its failure.
+* The faces' options: ``Site.for_url`` and checking every keyword, about 22 µs per call,
+  now once per distinct keywords (an LRU keyed by the class, its site, ``$OPCHATGPTS_URL``
+  and each keyword's type and value): about 3 µs.
+* Smaller: the chat id drew 10 ``secrets.choice`` (17 µs, now one draw, 3 µs); messages
+  were checked with ``isinstance`` against ``typing`` aliases (now ``collections.abc``) and
+  the body's JSON encoder was built per call (now once); the options were copied to hold
+  the chat id (now passed along); async streams ran through ``_flat`` over
+  ``answer_batches`` (now one generator, ``answer_items``).
+* The blocking path on aiohttp: closing a stream read to its end cancelled its finished
+  pump, waking the loop thread a second time per call; now one wake-up each way. What is
+  left is the hand-off itself, two thread wake-ups per call, which a loaded machine makes
+  dear (most of the gap to the async path).
+* 10,000 streams: the connector looked at every pooled connection on each reuse (100
+  ``is_closing()`` calls per request); now only when it opens a new one. A waiting call
+  kept a frame of ``AiohttpPool.open`` and a copy of its options. ``import opchatgpts``
+  imported ``requests`` (about 100 ms, and a few MB of every process's RSS); now the
+  requests transport imports it on first use.
+* The requests path was at its floor already: a bare ``requests.Session`` spends more in
+  ``merge_environment_settings`` (``trust_env``) than the SDK spends of its own.
+
+Left: the SDK's own Python per call (options, checks, building the request, the response
+reader, the end event's ``ChatResult``) is about 60-80 µs against the floor's 15-20, and
+each request arms aiohttp's ``sock_read`` timer per chunk. Those are spread thin: no single
+piece is worth a less clear code path.
+
 Usage: ``python bench/run.py [--quick] [--rounds N] [--strict]``. ``--quick`` runs tiny
 sizes to check that the benchmark works; its figures mean nothing. The exit status is 0
 unless a row failed to run (or, with ``--strict``, a target was missed).
