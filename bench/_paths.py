@@ -13,7 +13,7 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import aiohttp
 from _floor import floor_text, floor_text_requests
@@ -21,6 +21,7 @@ from _server import expected_text
 
 import opchatgpts
 from opchatgpts import Opchatgpts
+from opchatgpts._options import TransportName
 
 #: Seconds to the first text and to the end of one call.
 Timing = Tuple[float, float]
@@ -38,7 +39,7 @@ class Target:
 Measure = Callable[[Target, int, int], List[Timing]]
 
 
-def messages_for(events: int) -> List[dict]:
+def messages_for(events: int) -> List[Dict[str, str]]:
     # The server streams as many events as the new message says.
     return [{"role": "user", "content": str(events)}]
 
@@ -166,12 +167,12 @@ def async_client_ask(target: Target, events: int, calls: int) -> List[Timing]:
 def _fresh_default_client() -> None:
     # The faces share one default client: closing it makes the next call cold (a new pool,
     # and on aiohttp a new loop thread), as the first call of a process is.
-    default: Any = opchatgpts._provider._default  # type: ignore[attr-defined]
+    default: Any = opchatgpts._provider._default
     if default._client is not None:
         default._client.close()
 
 
-def blocking_iterator(transport: str) -> Measure:
+def blocking_iterator(transport: TransportName) -> Measure:
     """``Opchatgpts.create_completion`` on ``transport``, from this (the main) thread."""
 
     def run(target: Target, events: int, calls: int) -> List[Timing]:
@@ -182,7 +183,7 @@ def blocking_iterator(transport: str) -> Measure:
             clock = _Clock(events, times)
             parts = []
             for delta in Opchatgpts.create_completion(
-                None, messages, url=target.url, verify=target.context, transport=transport  # type: ignore[arg-type]
+                None, messages, url=target.url, verify=target.context, transport=transport
             ):
                 clock.first()
                 parts.append(delta)
