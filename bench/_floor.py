@@ -16,6 +16,9 @@ import aiohttp
 SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
 HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
 _CHUNK_BYTES = 64 * 1024
+#: The requests floor's (connect, read) timeouts, so that a stuck server cannot stall the
+#: benchmark (aiohttp's session has a total timeout of its own by default).
+_TIMEOUTS = (10.0, 60.0)
 
 
 def request_body(messages: Sequence[Any]) -> str:
@@ -76,7 +79,10 @@ def floor_text_requests(
     """The same on a pooled ``requests.Session``: the floor of the requests transport."""
     deltas: List[str] = []
     body = request_body(messages)
-    with session.post(url + SUBMIT_PATH, data=body, headers=HEADERS, verify=verify, stream=True) as response:
+    post = session.post(
+        url + SUBMIT_PATH, data=body, headers=HEADERS, verify=verify, stream=True, timeout=_TIMEOUTS
+    )
+    with post as response:
         rest = b""
         for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
             rest = take_deltas(rest, chunk, deltas)
