@@ -5,6 +5,57 @@ row once per round with the rows interleaved (their order rotates from round to 
 prints one table of medians over the rounds. A ratio is taken within each round, against the
 reference measured in that same round; the table shows the median of those ratios.
 
+The per-call rows (``_paths.py``) time every way of making a call over TLS on loopback, each
+answer read to its end: the async generator, ``AsyncClient.ask``, the blocking iterator on
+each transport, ``Client.ask``, against two floors, one pooled aiohttp ``ClientSession`` and
+one pooled ``requests.Session`` (the requests transport's own floor). Each path starts fresh
+in every round: its first call is cold, the median of the next ``warm_calls`` is the warm
+figure; then as many one-event answers, in a row, give its calls per second.
+
+Where a warm call's time went, and what changed (issue 15). Profiled with cProfile, one warm
+one-event call at a time over TLS on loopback (Python 3.11), and timed with the transport
+replaced by a canned answer; the floor's own work is a JSON dump, a POST and two
+``json.loads``. Figures are per call, on this 2-CPU machine under load, so roughly:
+
+* The event loop turned 9 times per async call against the floor's 3: ``asyncio.wait_for``
+  around each body read made a task per read (before 3.12). Reads now return the bytes
+  aiohttp already holds at once (``read_nowait``) and wait under ``asyncio.timeout`` on
+  3.11+: 3 turns, as the floor.
+* The proxy environment: urllib's ``getproxies_environment`` decoded and scanned every
+  environment variable twice per request (about 60 µs). It is now consulted only when some
+  ``*_proxy`` variable exists (a 10 µs glance at the names).
+* tenacity: setting up and stepping ``AsyncRetrying`` cost about 25-30 µs for the first,
+  and nearly always only, attempt. The first attempt now goes without it; tenacity takes
+  over from its failure.
+* The faces' options: ``Site.for_url`` and checking every keyword, about 22 µs per call,
+  now once per distinct keywords (an LRU keyed by the class, its site, ``$OPCHATGPTS_URL``
+  and each keyword's type and value): about 3 µs.
+* Smaller: the chat id drew 10 ``secrets.choice`` (17 µs, now one draw, 3 µs); messages
+  were checked with ``isinstance`` against ``typing`` aliases (now ``collections.abc``) and
+  the body's JSON encoder was built per call (now once); the options were copied to hold
+  the chat id (now passed along); async streams ran through ``_flat`` over
+  ``answer_batches`` (now one generator, ``answer_items``).
+* The blocking path on aiohttp: closing a stream read to its end cancelled its finished
+  pump, waking the loop thread a second time per call; now one wake-up each way. The pump
+  was started with ``run_coroutine_threadsafe``, whose concurrent future cost about 25 µs
+  of a bare 60 µs round trip; a plain ``call_soon_threadsafe`` now makes its task. What is
+  left is the hand-off itself: the loop thread's wake-up and task start (about 35 µs bare,
+  twice that under load), and the consumer's wait for the GIL while the loop thread
+  finishes the answer's cleanup after handing over the last batch (the first token cannot
+  be read before it). That is most of the gap to the async path.
+* 10,000 streams: the connector looked at every pooled connection on each reuse (100
+  ``is_closing()`` calls per request); now only when it opens a new one. A waiting call
+  kept a frame of ``AiohttpPool.open`` and a copy of its options. ``import opchatgpts``
+  imported ``requests`` (about 100 ms, and a few MB of every process's RSS); now the
+  requests transport imports it on first use.
+* The requests path was at its floor already: a bare ``requests.Session`` spends more in
+  ``merge_environment_settings`` (``trust_env``) than the SDK spends of its own.
+
+Left: the SDK's own Python per call (options, checks, building the request, the response
+reader, the end event's ``ChatResult``) is about 60-80 µs against the floor's 15-20, and
+each request arms aiohttp's ``sock_read`` timer per chunk. Those are spread thin: no single
+piece is worth a less clear code path.
+
 Usage: ``python bench/run.py [--quick] [--rounds N] [--strict]``. ``--quick`` runs tiny
 sizes to check that the benchmark works; its figures mean nothing. The exit status is 0
 unless a row failed to run (or, with ``--strict``, a target was missed).
@@ -31,10 +82,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
+import _paths
 import aiohttp
 import trustme
 from _floor import floor_text
-from _server import expected_text, raise_fd_limit, serve
+from _paths import Measure, Target, check, messages_for
+from _server import raise_fd_limit, serve
 
 import opchatgpts
 from opchatgpts import Opchatgpts
@@ -49,16 +102,18 @@ class Sizes:
     events: int = 20_000  # events in one answer, throughput rows
     repeat: int = 3  # throughput runs of each row per round (the round keeps their median)
     ttft_events: int = 16  # events in one answer, first-token rows
-    warm_calls: int = 10  # warm calls per round, after the cold one
-    streams: int = 1000  # concurrent streams in one process...
-    stream_events: int = 200  # ...of this many events each
-    bridge_streams: int = 200  # concurrent streams through the bridge (and directly)
+    warm_calls: int = 40  # warm calls per path per round, after the cold one
+    rate_calls: int = 60  # warm one-event calls per path per round, calls-per-second rows
+    streams: int = 10_000  # concurrent streams in one process...
+    stream_events: int = 20  # ...of this many events each
+    bridge_streams: int = 200  # concurrent streams through the bridge (and directly)...
+    bridge_events: int = 200  # ...of this many events each
     import_runs: int = 5  # fresh interpreters per import row per round
 
 
 QUICK = Sizes(
-    rounds=2, events=500, repeat=1, warm_calls=3, streams=20, stream_events=20, bridge_streams=20,
-    import_runs=1,
+    rounds=2, events=500, repeat=1, warm_calls=3, rate_calls=3, streams=20, stream_events=20,
+    bridge_streams=20, bridge_events=20, import_runs=1,
 )  # fmt: skip
 
 
@@ -71,24 +126,16 @@ class Row:
     """One line of the table: a sample per round, and the ratio to its reference per round."""
 
     label: str
-    unit: str  # "ms", "s" or "MB"
+    unit: str  # "ms", "s", "MB" or "/s" (calls per second)
     versus: str  # what the ratio is taken against
     target: str = ""
     limit: Optional[float] = None  # the target as a number: a ratio, or MB
+    at_least: bool = False  # the ratio must be at least ``limit`` (else at most)
+    absolute: bool = False  # ``limit`` bounds every sample (MB), not the median ratio
     samples: List[float] = field(default_factory=list)
     ratios: List[float] = field(default_factory=list)
     passed: Optional[bool] = None
     note: str = ""  # "n/a (...)" or "error: ...", in place of figures
-
-
-def messages_for(events: int) -> List[Dict[str, str]]:
-    # The server streams as many events as the new message says.
-    return [{"role": "user", "content": str(events)}]
-
-
-def check(text: str, events: int) -> None:
-    if text != expected_text(events):
-        raise AssertionError(f"wrong answer: {len(text)} characters, expected {4 * events}")
 
 
 # --- throughput: one answer of many events --------------------------------------------------
@@ -156,6 +203,11 @@ class Throughput:
     def requests_transport(self) -> float:
         return self.sync_iterator(transport="requests")
 
+    def release(self) -> None:
+        """Close the default client's session on this loop, before the first-token rows close
+        the default client itself (which cannot close a session on a loop not running)."""
+        self.loop.run_until_complete(opchatgpts.aclose())
+
     def close(self) -> None:
         async def close() -> None:
             if self.session is not None:
@@ -167,55 +219,14 @@ class Throughput:
         self.loop.close()
 
 
-# --- time to the first token, over TLS ------------------------------------------------------
-
-
-async def sdk_first_tokens(url: str, context: ssl.SSLContext, events: int, calls: int) -> List[float]:
-    """Seconds to the first delta of each call, on a fresh loop: one cold call, then warm ones."""
-    messages = messages_for(events)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        agen = Opchatgpts.create_async_generator(None, messages, url=url, verify=context)
-        try:
-            parts = [await agen.__anext__()]
-            times.append(time.perf_counter() - start)
-            async for delta in agen:
-                parts.append(delta)
-        finally:
-            await agen.aclose()
-        check("".join(parts), events)
-    return times  # asyncio.run closes the SDK's session with the loop
-
-
-async def floor_first_tokens(url: str, context: ssl.SSLContext, events: int, calls: int) -> List[float]:
-    """The same on the floor: its first call opens the session."""
-    messages = messages_for(events)
-    times = []
-    session = None
-    try:
-        for _ in range(calls):
-            start = time.perf_counter()
-            if session is None:
-                session = aiohttp.ClientSession()
-            first: List[float] = []
-            text = await floor_text(session, url, messages, ssl=context, first_token=first)
-            times.append(first[0] - start)
-            check(text, events)
-    finally:
-        if session is not None:
-            await session.close()
-    return times
-
-
 # --- rows measured in fresh processes -------------------------------------------------------
 
 
-def many_streams(kind: str, url: str, sizes: Sizes, streams: Optional[int] = None) -> dict:
+def many_streams(kind: str, url: str, streams: int, events: int) -> dict:
     """Concurrent streams in a fresh process: {"wall", "ok", "streams", "errors", "peak_rss"}.
 
     ``bridge``: through the OpenAI-compatible bridge, whose process the peak RSS is."""
-    args = [kind, url, str(streams or sizes.streams), str(sizes.stream_events)]
+    args = [kind, url, str(streams), str(events)]
     done = subprocess.run(
         [sys.executable, str(HERE / "_many.py"), *args], capture_output=True, text=True, timeout=600
     )
@@ -271,12 +282,77 @@ def sample(row: Row, measure: Callable[[], float]) -> Optional[float]:
     return None
 
 
+@dataclass
+class CallPath:
+    """One way of making a call, and its rows: first token (or, for ``ask``, the whole
+    answer) cold and warm, and calls per second."""
+
+    name: str
+    run: Measure
+    floor: Optional["CallPath"] = None  # what it is held to (None: it is a floor)
+    whole: bool = False  # it hands over the whole answer at once (ask): timed to the end
+    warm_limit: Optional[float] = None
+    cold: Row = field(init=False)
+    warm: Row = field(init=False)
+    rate: Row = field(init=False)
+    #: The floors' whole-answer rows, the reference of the ``ask`` rows.
+    whole_cold: Optional[Row] = field(init=False, default=None)
+    whole_warm: Optional[Row] = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        what = "whole answer" if self.whole else "first token"
+        if self.floor is None:
+            self.cold = Row(f"{what}, {self.name}, cold", "ms", "floor cold")
+            self.warm = Row(f"{what}, {self.name}, warm", "ms", "floor warm")
+            self.rate = Row(f"calls/s, {self.name}", "/s", "floor")
+            if self.name.endswith("aiohttp"):
+                self.whole_cold = Row(f"whole answer, {self.name}, cold", "ms", "floor cold")
+                self.whole_warm = Row(f"whole answer, {self.name}, warm", "ms", "floor warm")
+            return
+        limit = self.warm_limit
+        versus = f"{self.floor.name.split()[-1]} floor"
+        self.cold = Row(f"{what}, {self.name}, cold", "ms", versus)
+        self.warm = Row(f"{what}, {self.name}, warm", "ms", versus, f"≤ {limit:.2f}×" if limit else "", limit)
+        self.rate = Row(f"calls/s, {self.name}", "/s", versus, "≥ 0.80×", 0.8, at_least=True)
+
+    def rows(self) -> List[Row]:
+        return [r for r in (self.cold, self.whole_cold, self.warm, self.whole_warm, self.rate) if r]
+
+    def references(self) -> List[Tuple[Row, Row]]:
+        """(row, the row it is a ratio to), for each of its rows."""
+        floor = self.floor or self
+        if self.whole:
+            cold, warm = floor.whole_cold, floor.whole_warm
+            assert cold is not None and warm is not None
+        else:
+            cold, warm = floor.cold, floor.warm
+        pairs = [(self.cold, cold), (self.warm, warm), (self.rate, floor.rate)]
+        if self.whole_cold is not None and self.whole_warm is not None:
+            pairs += [(self.whole_cold, self.whole_cold), (self.whole_warm, self.whole_warm)]
+        return pairs
+
+
+def call_paths() -> List[CallPath]:
+    aio = CallPath("floor: pooled aiohttp", _paths.floor_aiohttp)
+    req = CallPath("floor: pooled requests", _paths.floor_requests)
+    return [
+        aio,
+        req,
+        CallPath("async generator", _paths.async_generator, aio, warm_limit=1.2),
+        CallPath("AsyncClient.ask", _paths.async_client_ask, aio, whole=True, warm_limit=1.2),
+        CallPath("blocking iterator on aiohttp", _paths.blocking_iterator("aiohttp"), aio, warm_limit=1.5),
+        CallPath("Client.ask", _paths.client_ask, aio, whole=True, warm_limit=1.5),
+        CallPath("blocking iterator on requests", _paths.blocking_iterator("requests"), req, warm_limit=1.3),
+    ]
+
+
 class Benchmark:
-    def __init__(self, sizes: Sizes, http_url: str, https_url: str, context: ssl.SSLContext) -> None:
+    def __init__(self, sizes: Sizes, http_url: str, https_url: str, target: Target) -> None:
         self.sizes = sizes
         self.http_url = http_url
         self.https_url = https_url
-        self.context = context
+        self.target = target
+        self.paths = call_paths()
         self.bench = Throughput(http_url, sizes.events)
         n = f"{sizes.events:,} events"
         self.floor = Row(f"floor: bare aiohttp, {n}", "ms", "floor")
@@ -284,27 +360,23 @@ class Benchmark:
         self.sync = Row(f"sync iterator, {n}", "ms", "floor", "≤ 1.60×", 1.6)
         self.ask = Row(f"ask(), {n}", "ms", "floor", "≤ 1.60×", 1.6)
         self.req = Row(f'transport="requests", {n}', "ms", "floor", "≤ 1.60×", 1.6)
-        self.ttft_floor_cold = Row("first token, floor, cold (TLS)", "ms", "floor cold")
-        self.ttft_floor_warm = Row("first token, floor, warm (TLS)", "ms", "floor cold")
-        self.ttft_cold = Row("first token, cold call (TLS, new session)", "ms", "floor cold")
-        self.ttft_warm = Row("first token, warm call (TLS, 2nd+ call)", "ms", "cold call", "≤ 0.50×", 0.5)
         s = f"{sizes.streams:,} streams × {sizes.stream_events} events"
         self.many_floor = Row(f"floor: {s}, wall", "s", "floor")
         self.many_floor_rss = Row(f"floor: {s}, peak RSS", "MB", "floor")
-        self.many = Row(f"{s}, wall", "s", "floor", "all finish")
-        self.many_rss = Row(f"{s}, peak RSS", "MB", "floor", "≤ 250 MB", 250)
-        b = f"{sizes.bridge_streams:,} streams × {sizes.stream_events} events"
+        self.many = Row(f"{s}, wall", "s", "floor", "all, ≤ 1.30×", 1.3)
+        self.many_rss = Row(f"{s}, peak RSS", "MB", "floor", "≤ 1.30×", 1.3)
+        b = f"{sizes.bridge_streams:,} streams × {sizes.bridge_events} events"
         self.direct = Row(f"SDK direct: {b}, wall", "s", "SDK direct")
         self.direct_rss = Row(f"SDK direct: {b}, peak RSS", "MB", "SDK direct")
         self.bridge = Row(f"bridge: {b}, wall", "s", "SDK direct", "all finish")
-        self.bridge_rss = Row(f"bridge: {b}, peak RSS", "MB", "SDK direct", "≤ 250 MB", 250)
+        self.bridge_rss = Row(f"bridge: {b}, peak RSS", "MB", "SDK direct", "≤ 250 MB", 250, absolute=True)
         self.import_floor = Row("import aiohttp, tenacity", "ms", "floor")
         self.import_sdk = Row("import opchatgpts", "ms", "floor", "≤ 1.15×", 1.15)
 
     def rows(self) -> List[Row]:
         return [
             self.floor, self.agen, self.sync, self.ask, self.req,
-            self.ttft_floor_cold, self.ttft_floor_warm, self.ttft_cold, self.ttft_warm,
+            *(row for path in self.paths for row in path.rows()),
             self.many_floor, self.many_floor_rss, self.many, self.many_rss,
             self.direct, self.direct_rss, self.bridge, self.bridge_rss,
             self.import_floor, self.import_sdk,
@@ -335,8 +407,12 @@ class Benchmark:
                 pass
         for modules in ("aiohttp, tenacity", "opchatgpts"):
             import_seconds(modules, write_bytecode=True)
-        asyncio.run(sdk_first_tokens(self.https_url, self.context, self.sizes.ttft_events, 2))
-        asyncio.run(floor_first_tokens(self.https_url, self.context, self.sizes.ttft_events, 2))
+        self.bench.release()
+        for path in self.paths:
+            try:
+                path.run(self.target, self.sizes.ttft_events, 2)
+            except Exception:  # the rounds report it
+                pass
 
     def throughput_round(self, r: int) -> None:
         b = self.bench
@@ -358,41 +434,45 @@ class Benchmark:
                 row.samples.append(statistics.median(got[row.label]))
 
     def first_token_round(self, r: int) -> None:
-        """A fresh event loop each: its first call is cold, the next ones warm."""
-        calls = 1 + self.sizes.warm_calls
+        """Each path from a fresh start: its first call cold, the next ones warm; then as
+        many one-event calls, for calls per second."""
+        sizes = self.sizes
+        self.bench.release()
 
-        def measure(first_tokens: Callable[..., object], warm_row: Row) -> Callable[[], float]:
+        def measure(path: CallPath) -> Callable[[], float]:
             def run() -> float:
-                times = asyncio.run(first_tokens(self.https_url, self.context, self.sizes.ttft_events, calls))
-                warm_row.samples.append(statistics.median(times[1:]))
-                return times[0]
+                times = path.run(self.target, sizes.ttft_events, 1 + sizes.warm_calls)
+                rates = path.run(self.target, 1, 1 + sizes.rate_calls)
+                at = 1 if path.whole else 0  # ask hands over the whole answer
+                path.warm.samples.append(statistics.median(t[at] for t in times[1:]))
+                path.rate.samples.append(sizes.rate_calls / sum(t[1] for t in rates[1:]))
+                if path.whole_cold is not None and path.whole_warm is not None:
+                    path.whole_cold.samples.append(times[0][1])
+                    path.whole_warm.samples.append(statistics.median(t[1] for t in times[1:]))
+                return times[0][at]
 
             return run
 
-        pairs = [
-            (self.ttft_cold, measure(sdk_first_tokens, self.ttft_warm)),
-            (self.ttft_floor_cold, measure(floor_first_tokens, self.ttft_floor_warm)),
-        ]
-        for row, run in rotated(pairs, r):
-            value = sample(row, run)
+        for path in rotated(self.paths, r):
+            value = sample(path.cold, measure(path))
             if value is not None:
-                row.samples.append(value)
+                path.cold.samples.append(value)
 
     def streams_round(self, r: int) -> None:
         pairs = [("sdk", self.many, self.many_rss), ("floor", self.many_floor, self.many_floor_rss)]
-        self.concurrent_round(r, pairs, self.sizes.streams)
+        self.concurrent_round(r, pairs, self.sizes.streams, self.sizes.stream_events)
 
     def bridge_round(self, r: int) -> None:
         """The same streamed requests through the bridge and directly with the SDK."""
         pairs = [("bridge", self.bridge, self.bridge_rss), ("sdk", self.direct, self.direct_rss)]
-        self.concurrent_round(r, pairs, self.sizes.bridge_streams)
+        self.concurrent_round(r, pairs, self.sizes.bridge_streams, self.sizes.bridge_events)
 
-    def concurrent_round(self, r: int, pairs: List[Tuple[str, Row, Row]], streams: int) -> None:
+    def concurrent_round(self, r: int, pairs: List[Tuple[str, Row, Row]], streams: int, events: int) -> None:
         reports: Dict[str, dict] = {}
 
         def measure(kind: str) -> Callable[[], float]:
             def run() -> float:
-                reports[kind] = many_streams(kind, self.http_url, self.sizes, streams)
+                reports[kind] = many_streams(kind, self.http_url, streams, events)
                 return float(reports[kind]["wall"])
 
             return run
@@ -423,8 +503,7 @@ class Benchmark:
         """Ratios within each round, against the reference measured in that round; targets."""
         references = [
             ((self.floor, self.agen, self.sync, self.ask, self.req), self.floor),
-            ((self.ttft_floor_cold, self.ttft_floor_warm, self.ttft_cold), self.ttft_floor_cold),
-            ((self.ttft_warm,), self.ttft_cold),
+            *(((row,), reference) for path in self.paths for row, reference in path.references()),
             ((self.many_floor, self.many), self.many_floor),
             ((self.many_floor_rss, self.many_rss), self.many_floor_rss),
             ((self.direct, self.bridge), self.direct),
@@ -438,13 +517,14 @@ class Benchmark:
         for row in self.rows():
             if row.note or not row.samples or row.limit is None:
                 continue
-            if row.unit == "MB":  # an absolute bound, on every round
+            if row.absolute:  # a bound on every round
                 row.passed = max(row.samples) <= row.limit
             elif row.ratios:
-                row.passed = statistics.median(row.ratios) <= row.limit
+                ratio = statistics.median(row.ratios)
+                row.passed = ratio >= row.limit if row.at_least else ratio <= row.limit
         for row in (self.many, self.bridge):  # "all finish"
             if row.samples and not row.note:
-                row.passed = len(row.samples) == self.sizes.rounds
+                row.passed = row.passed is not False and len(row.samples) == self.sizes.rounds
             if row.note.startswith("error"):
                 row.passed = False
 
@@ -459,6 +539,8 @@ def figure(row: Row) -> Tuple[str, str]:
         text = f"{value * 1000:.2f} ms" if value < 0.01 else f"{value * 1000:.1f} ms"
     elif row.unit == "s":
         text = f"{value:.2f} s"
+    elif row.unit == "/s":
+        text = f"{value:,.0f}/s"
     else:
         text = f"{value:.0f} MB"
     ratio = f"{statistics.median(row.ratios):.2f}×" if row.ratios else ""
@@ -530,12 +612,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     ca.configure_trust(context)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        cert_chain = str(Path(tmp) / "server.pem")
+        cert_chain, ca_file = str(Path(tmp) / "server.pem"), str(Path(tmp) / "ca.pem")
         ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(cert_chain)
+        ca.cert_pem.write_to_path(ca_file)
         server, pipe, http_port, https_port = start_server(cert_chain)
         try:
-            urls = f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}"
-            rows = Benchmark(sizes, *urls, context).run()
+            http_url, https_url = f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}"
+            target = Target(https_url, context, ca_file)
+            rows = Benchmark(sizes, http_url, https_url, target).run()
         finally:
             pipe.send("stop")
             server.join(10)

@@ -17,7 +17,7 @@ import asyncio
 import threading
 from typing import Any, AsyncGenerator, Callable, Coroutine, Generic, List, Optional, Set, TypeVar
 
-from ._transports.requests import open_responses
+from ._transports.base import open_responses
 
 __all__ = ["run_blocking", "BlockingStream"]
 

@@ -13,6 +13,7 @@ import ssl
 import threading
 import weakref
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncGenerator,
     Callable,
@@ -52,11 +53,13 @@ from ._protocol.request import as_messages, split_messages
 from ._protocol.retry import RetryPolicy
 from ._protocol.uploads import DEFAULT_MAX_FILE_BYTES, split_image_parts
 from ._site import Site, SiteLike, default_url
-from ._stream import Answer, AsyncChatStream, ChatStream, answer_batches
+from ._stream import Answer, AsyncChatStream, ChatStream, answer_batches, answer_items
 from ._sync import BlockingIterator, SyncStream, loop_thread
 from ._transports.aiohttp import AiohttpPool
 from ._transports.base import AsyncTransport
-from ._transports.requests import RequestsTransport
+
+if TYPE_CHECKING:
+    from ._transports.requests import RequestsTransport
 
 __all__ = ["Client", "AsyncClient", "PromptOrMessages"]
 
@@ -70,6 +73,8 @@ _CLOSED_DURING_CALL = "the client was closed while this call was under way"
 
 #: The sites one call may try, in order, each with its settings.
 Plan = Tuple[CallOptions, ...]
+#: What a call's stream hands out: ``answer_batches`` or ``answer_items``.
+Shape = Callable[[AsyncGenerator[List[Event], None], Answer, bool], AsyncGenerator[Any, None]]
 
 
 class _Pool:
@@ -92,6 +97,8 @@ class _Pool:
             return self.aiohttp
         with self._lock:
             if self._requests is None:
+                from ._transports.requests import RequestsTransport  # imports requests: on first use
+
                 self._requests = RequestsTransport(self._max_connections)
             return self._requests
 
@@ -261,25 +268,31 @@ class _BaseClient:
     # -- the calls ----------------------------------------------------------------------
 
     def _source(
-        self, messages: Sequence[MessageLike], plan: Plan, answer: Answer, text_only: bool
-    ) -> Callable[[], AsyncGenerator[List[Any], None]]:
-        """Where a call's batches come from, started when the stream is first read."""
+        self,
+        messages: Sequence[MessageLike],
+        plan: Plan,
+        answer: Answer,
+        text_only: bool,
+        shape: Shape = answer_batches,
+    ) -> Callable[[], AsyncGenerator[Any, None]]:
+        """Where a call's batches (or, with ``shape=answer_items``, items) come from, started
+        when the stream is first read."""
         pool = self._pool
         if len(plan) == 1:
             options = plan[0]
             transport = pool.transport(options.transport)
 
-            def start() -> AsyncGenerator[List[Any], None]:
+            def start() -> AsyncGenerator[Any, None]:
                 events = stream_batches(transport, pool.credentials, messages, options)
-                return answer_batches(events, answer, text_only)
+                return shape(events, answer, text_only)
 
             return start
 
         def one_site(options: CallOptions) -> AsyncGenerator[List[Event], None]:
             return stream_batches(pool.transport(options.transport), pool.credentials, messages, options)
 
-        def start_failover() -> AsyncGenerator[List[Any], None]:
-            return answer_batches(failover_batches(one_site, pool.health, plan), answer, text_only)
+        def start_failover() -> AsyncGenerator[Any, None]:
+            return shape(failover_batches(one_site, pool.health, plan), answer, text_only)
 
         return start_failover
 
@@ -302,7 +315,7 @@ class _BaseClient:
         self, messages: Sequence[MessageLike], plan: Plan, answer: Answer, text_only: bool
     ) -> AsyncGenerator[Any, None]:
         messages, plan = _prepare(messages, plan)
-        return _flat(self._source(messages, _on_aiohttp(plan), answer, text_only)())
+        return self._source(messages, _on_aiohttp(plan), answer, text_only, answer_items)()
 
     def _converse(
         self, messages: List[Dict[str, str]], plan: Plan, on_result: Callable[[ChatResult], None]
@@ -524,15 +537,6 @@ def _prepare(messages: Sequence[MessageLike], plan: Plan) -> Tuple[Sequence[Mess
         plan = tuple(dataclasses.replace(options, files=images + options.files) for options in plan)
     split_messages(plain, first.site, allow_empty=bool(plan[0].files))
     return plain, plan
-
-
-async def _flat(batches: AsyncGenerator[List[T], None]) -> AsyncGenerator[T, None]:
-    try:
-        async for batch in batches:
-            for item in batch:
-                yield item
-    finally:
-        await batches.aclose()
 
 
 def _on_aiohttp(plan: Plan) -> Plan:

@@ -7,7 +7,6 @@ bytes). Each HTTP exchange follows the call's rules (``_http.Call``).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any, AsyncGenerator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
@@ -48,18 +47,17 @@ async def stream_batches(
     options: CallOptions,
 ) -> AsyncGenerator[List[Event], None]:
     """Yield the answer's events, in the batches in which they arrived."""
-    if options.chat_id is None:
-        options = dataclasses.replace(options, chat_id=new_chat_id())
+    chat_id = options.chat_id or new_chat_id()
     call = Call(transport, options)
     auth = credentials.for_site(options.site.rest_root)
     file_fields: Optional[Mapping[str, Any]] = None
     if options.files:
         file_fields = await upload_files(call, auth, messages)
-    response = await _open_chat(call, messages, auth, file_fields)
+    response = await _open_chat(call, messages, auth, chat_id, file_fields)
     _learn_header_nonce(auth, response, options.site)
     try:
         reader = ResponseReader(
-            chat_id=options.chat_id, max_line_bytes=options.max_line_bytes, site=options.site.url
+            chat_id=chat_id, max_line_bytes=options.max_line_bytes, site=options.site.url
         )
         idle_until = call.idle_until()
         while True:
@@ -95,6 +93,7 @@ async def _open_chat(
     call: Call,
     messages: Sequence[MessageLike],
     auth: SiteAuth,
+    chat_id: str,
     file_fields: Optional[Mapping[str, Any]] = None,
 ) -> AsyncResponse:
     """Open the answer, getting a nonce and resending once if the site asks for one."""
@@ -102,7 +101,7 @@ async def _open_chat(
     credentials = auth.credentials
     nonce = options.nonce or credentials.nonce or options.site.nonce
     try:
-        return await call.open(_chat_request(messages, options, nonce, credentials, file_fields))
+        return await call.open(_chat_request(messages, options, chat_id, nonce, credentials, file_fields))
     except APIStatusError as exc:
         _learn_new_token(auth, exc)
         if not (isinstance(exc, AuthenticationError) and exc.code in NONCE_ERROR_CODES):
@@ -126,7 +125,8 @@ async def _open_chat(
             log.info("%s refused the nonce %s and offers none; trying without", options.site.url, mask(nonce))
             auth.forget(nonce)
             try:
-                return await call.open(_chat_request(messages, options, None, auth.credentials, file_fields))
+                request = _chat_request(messages, options, chat_id, None, auth.credentials, file_fields)
+                return await call.open(request)
             except APIStatusError:
                 raise reason from None
         if isinstance(reason, AuthenticationError):
@@ -134,7 +134,8 @@ async def _open_chat(
         raise no_nonce(options, refused, f"the nonce request failed: {reason}") from reason
     if credentials.nonce == nonce:
         raise no_nonce(options, refused, "the site refused the nonce it had just issued")
-    return await call.open(_chat_request(messages, options, credentials.nonce, credentials, file_fields))
+    request = _chat_request(messages, options, chat_id, credentials.nonce, credentials, file_fields)
+    return await call.open(request)
 
 
 def _add_hint(error: OpchatgptsError, site: Site) -> None:
@@ -165,6 +166,7 @@ def _page_hint(site: Site, what: str) -> str:
 def _chat_request(
     messages: Sequence[MessageLike],
     options: CallOptions,
+    chat_id: str,
     nonce: Optional[str],
     credentials: Credentials,
     file_fields: Optional[Mapping[str, Any]],
@@ -172,7 +174,7 @@ def _chat_request(
     return build_chat_request(
         options.site,
         messages,
-        chat_id=options.chat_id or new_chat_id(),
+        chat_id=chat_id,
         stream=options.stream,
         nonce=nonce,
         session=credentials.session_id,

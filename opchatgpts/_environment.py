@@ -25,6 +25,10 @@ _lock = threading.Lock()
 
 def proxy_from_environment(url: str) -> Optional[str]:
     """The proxy the environment names for ``url``, unless ``NO_PROXY`` exempts its host."""
+    # getproxies_environment reads only variables named *_proxy (in any case). Most
+    # environments have none: a glance at the names spares every call its full scan.
+    if not any(name[-6:].lower() == "_proxy" for name in os.environ):
+        return None
     proxies = urllib.request.getproxies_environment()
     if not proxies:
         return None

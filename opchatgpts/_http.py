@@ -94,13 +94,23 @@ class Call:
 
     async def open(self, request: HTTPRequest) -> AsyncResponse:
         """Send ``request`` (retrying and following redirects); return a 2xx response, or
-        raise the typed error of the refusal or failure."""
+        raise the typed error of the refusal or failure.
+
+        The first attempt is made directly: most succeed, and need no retry machinery.
+        Tenacity takes over once it failed, from that failure (its attempt 1).
+        """
+        try:
+            return await self._open_once(request, 1)
+        except OpchatgptsError as exc:
+            failed = exc
         retrying = self.options.retry.async_retrying(self.budget, self.remaining(), self.transport.sleep)
         attempt = 0
         try:
             async for step in retrying:
                 with step:
                     attempt = step.retry_state.attempt_number
+                    if attempt == 1:
+                        raise failed
                     return await self._open_once(request, attempt)
         except OpchatgptsError as exc:
             _count_attempts(exc, attempt)

@@ -7,6 +7,7 @@ interpreter exit. Its pool and nonces serve every face call, blocking and async.
 from __future__ import annotations
 
 import atexit
+import functools
 import threading
 from typing import (
     Any,
@@ -17,6 +18,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Tuple,
     Type,
     TypeVar,
 )
@@ -121,6 +123,21 @@ class Opchatgpts:
 
         An unknown keyword is a ``TypeError`` that lists the valid ones.
         """
+        if kwargs.get("files") is None:  # files are read anew by each call
+            # The same keywords give the same options: they are checked once. A value's type
+            # is part of the key (True == 1, but timeout=True is an error).
+            keywords = tuple((name, type(value), value) for name, value in kwargs.items())
+            key = (cls, cls.url, cls.transport, tuple(cls.site_defaults.items()), default_url(), keywords)
+            try:
+                hash(key)
+            except TypeError:  # a mapping among the values (headers=...): checked each time
+                pass
+            else:
+                return _checked_options(key)
+        return cls._checked_options(kwargs)
+
+    @classmethod
+    def _checked_options(cls, kwargs: Mapping[str, Any]) -> CallOptions:
         return CallOptions(site=cls._site(), transport=cls.transport).merge(kwargs)
 
     @classmethod
@@ -251,6 +268,14 @@ class Opchatgpts:
         }
         name = f"{cls.__name__}FromPage"
         return type(name, (cls,), {"url": site.url, "site_defaults": defaults, "chatbot": bot})
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_options(key: Tuple[Any, ...]) -> CallOptions:
+    """``call_options`` of a class and keywords: ``key`` is ``(class, ..., keywords)``."""
+    cls, keywords = key[0], key[-1]
+    options: CallOptions = cls._checked_options({name: value for name, _, value in keywords})
+    return options
 
 
 def _no_files(kwargs: Mapping[str, Any]) -> None:

@@ -8,7 +8,7 @@ from ._exceptions import IncompleteStreamError
 from ._models import ChatResult, Done, Event, TextDelta
 from ._sync import BlockingIterator
 
-__all__ = ["Answer", "ChatStream", "AsyncChatStream", "answer_batches"]
+__all__ = ["Answer", "ChatStream", "AsyncChatStream", "answer_batches", "answer_items"]
 
 T = TypeVar("T")
 ResultHook = Optional[Callable[[ChatResult], None]]
@@ -32,21 +32,42 @@ class Answer:
         return "".join(self.parts)
 
 
+def _note(batch: List[Event], answer: Answer) -> List[str]:
+    """Note a batch's text and result in ``answer``; return its text deltas."""
+    texts = [event.text for event in batch if type(event) is TextDelta]
+    answer.parts += texts
+    last = batch[-1]
+    if type(last) is Done:
+        answer.result = last.result
+    return texts
+
+
 async def answer_batches(
     batches: AsyncGenerator[List[Event], None], answer: Answer, text_only: bool
 ) -> AsyncGenerator[List[Any], None]:
-    """The batches of events, or only their text, noting the text and result in ``answer``."""
+    """The batches of events, or only their text, noting the text and result in ``answer``.
+
+    For the blocking streams, which hand batches across to their consumer."""
     try:
         async for batch in batches:
-            texts = [event.text for event in batch if type(event) is TextDelta]
-            answer.parts += texts
-            last = batch[-1]
-            if type(last) is Done:
-                answer.result = last.result
+            texts = _note(batch, answer)
             if not text_only:
                 yield batch
             elif texts:
                 yield texts
+    finally:
+        await batches.aclose()
+
+
+async def answer_items(
+    batches: AsyncGenerator[List[Event], None], answer: Answer, text_only: bool
+) -> AsyncGenerator[Any, None]:
+    """The same, one item at a time: the async streams' items, with no layer in between."""
+    try:
+        async for batch in batches:
+            texts = _note(batch, answer)
+            for item in texts if text_only else batch:
+                yield item
     finally:
         await batches.aclose()
 

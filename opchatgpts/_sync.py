@@ -218,8 +218,20 @@ class _Pipe(Generic[T]):
         self._finished = threading.Event()
         self._closed = False
         self._interrupted: Optional[BaseException] = None
+        self._task: Optional["asyncio.Task[None]"] = None  # set, and read, on the loop only
         thread.track(self)
-        self._future = asyncio.run_coroutine_threadsafe(self._pump(start), self._loop)
+        # The pump's task is made on the loop by a plain callback: run_coroutine_threadsafe's
+        # concurrent future, and its hand-back when the pump ends, would cost every call
+        # about a third of its hand-off.
+        self._loop.call_soon_threadsafe(self._start_pump, start)
+
+    def _start_pump(self, start: Callable[[], AsyncIterator[List[T]]]) -> None:
+        if not self._closed:
+            self._task = self._loop.create_task(self._pump(start))
+
+    def _cancel_pump(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
     async def _pump(self, start: Callable[[], AsyncIterator[List[T]]]) -> None:
         self._started = True
@@ -289,11 +301,17 @@ class _Pipe(Generic[T]):
         if self._closed:
             return
         self._closed = True
-        self._future.cancel()
-        # A pump cancelled before it started holds nothing; one that started releases its
-        # connection in its ``finally`` before it sets ``_finished``.
-        if self._started and not self._thread.in_loop_thread():
-            self._finished.wait(CLOSE_WAIT_SECONDS)
+        # A pump that finished holds nothing (the usual end of a stream read to its end):
+        # cancelling it would only wake the loop thread once more.
+        if not self._finished.is_set():
+            try:
+                self._loop.call_soon_threadsafe(self._cancel_pump)
+            except RuntimeError:  # the loop is closed: the pump went with it
+                pass
+            # A pump cancelled before it started holds nothing; one that started releases
+            # its connection in its ``finally`` before it sets ``_finished``.
+            if self._started and not self._thread.in_loop_thread():
+                self._finished.wait(CLOSE_WAIT_SECONDS)
         # Wake a consumer blocked in another thread.
         self.queue.put(_End(None))
 

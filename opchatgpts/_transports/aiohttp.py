@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 import weakref
 from http.cookies import BaseCookie, Morsel, SimpleCookie
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Coroutine,
+    Dict,
+    FrozenSet,
+    Iterator,
+    Mapping,
+    Optional,
+    Tuple,
+)
 
 import aiohttp
 from aiohttp.abc import AbstractCookieJar, ClearCookiePredicate
@@ -39,10 +51,15 @@ class _AiohttpResponse:
         self.url = str(response.url)
 
     async def read(self, timeout: Optional[float]) -> bytes:
+        content = self._response.content
         try:
+            # Bytes already received are returned at once, without a trip through the loop.
+            data = content.read_nowait()
+            if data or content.at_eof():
+                return data
             # aiohttp's own read timeout is not enough: after a broken chunked framing it
             # drops its timer and leaves the body waiting forever.
-            return await asyncio.wait_for(self._response.content.readany(), timeout)
+            return await _within(timeout, content.readany())
         except asyncio.TimeoutError as exc:
             raise TransportFailure("read_timeout", "no data") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -53,6 +70,20 @@ class _AiohttpResponse:
     async def aclose(self) -> None:
         # release() keeps the connection for reuse only if the body was read to its end.
         self._response.release()
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(timeout: Optional[float], awaitable: Awaitable[bytes]) -> bytes:
+        """``awaitable``'s result, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):  # unlike wait_for before 3.12, no extra task
+            return await awaitable
+
+else:  # pragma: no cover - depends on the interpreter
+
+    async def _within(timeout: Optional[float], awaitable: Awaitable[bytes]) -> bytes:
+        """``awaitable``'s result, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+        return await asyncio.wait_for(awaitable, timeout)
 
 
 class _WaitsForShutdown:
@@ -69,9 +100,13 @@ class _WaitsForShutdown:
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> aiohttp.connector.Connection:
         connection = await super().connect(req, traces, timeout)  # type: ignore[misc]
-        self._sort_closing()
-        if connection.protocol is not None and connection.transport is not None:
-            self._open[connection.protocol] = connection.transport
+        protocol, transport = connection.protocol, connection.transport
+        if protocol is not None and transport is not None and protocol not in self._open:
+            # A new connection (a pooled one is known already): sort the ones known so far
+            # now, so that the closed ones are not kept. Not on every reuse: that would
+            # cost each request a look at every connection of the pool.
+            self._sort_closing()
+            self._open[protocol] = transport
         return connection  # type: ignore[no-any-return]
 
     def _sort_closing(self) -> None:
@@ -384,10 +419,22 @@ class AiohttpPool:
             self._closers[loop] = closer
         return closer.transport
 
-    async def open(
+    def open(
+        self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts
+    ) -> Coroutine[Any, Any, _AiohttpResponse]:
+        """Send ``request`` through the running loop's session.
+
+        The running loop's transport's own coroutine, once it exists: a call that waits for
+        a connection keeps no frame of this pool's (there may be thousands waiting).
+        """
+        closer = self._closers.get(asyncio.get_running_loop())
+        if closer is not None and not closer.transport.closed:
+            return closer.transport.open(request, options, timeouts)
+        return self._open_new(request, options, timeouts)
+
+    async def _open_new(
         self, request: HTTPRequest, options: ConnectOptions, timeouts: Timeouts
     ) -> _AiohttpResponse:
-        """Send ``request`` through the running loop's session."""
         return await (await self.get()).open(request, options, timeouts)
 
     async def sleep(self, seconds: float) -> None:

@@ -13,8 +13,9 @@ import errno
 import re
 import socket
 import ssl
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Mapping, Optional, Protocol, Union
+from typing import Any, Mapping, Optional, Protocol, Set, Union
 
 from yarl import URL
 
@@ -30,7 +31,15 @@ __all__ = [
     "origin",
     "describe",
     "explain",
+    "open_responses",
 ]
+
+
+#: The responses open in the current blocking stream (``BlockingStream`` sets it; the
+#: requests transport adds to it), so that closing the stream from another thread can abort
+#: a read blocked in this one. Here, not with that transport, so that ``requests`` is only
+#: imported by a client that uses it.
+open_responses: "ContextVar[Optional[Set[Any]]]" = ContextVar("opchatgpts_open_responses", default=None)
 
 
 @dataclass(frozen=True)

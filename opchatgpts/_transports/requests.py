@@ -21,8 +21,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from contextvars import ContextVar
-from typing import Any, Dict, Iterator, Mapping, Optional, Set, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -30,15 +29,10 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .._protocol.request import HTTPRequest
-from .base import ConnectOptions, Timeouts, TransportFailure, describe, explain
+from .base import ConnectOptions, Timeouts, TransportFailure, describe, explain, open_responses
 
-__all__ = ["RequestsTransport", "open_responses"]
+__all__ = ["RequestsTransport"]
 
-#: The responses open in the current blocking stream (``BlockingStream`` sets it), so that
-#: closing the stream from another thread can abort a read blocked in this one.
-open_responses: "ContextVar[Optional[Set[_RequestsResponse]]]" = ContextVar(
-    "opchatgpts_open_responses", default=None
-)
 
 _CHUNK_BYTES = 64 * 1024
 #: Sessions kept at once; the least recently used site's session is closed beyond this.
