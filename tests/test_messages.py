@@ -172,7 +172,8 @@ def test_connection_errors_read_as_a_person_would_say_them(api: str) -> None:
     with FaultServer(bad_framing) as server:
         with pytest.raises((StreamInterruptedError, StreamTimeoutError)) as cut:
             ask(api, server.url, timeout=Timeout(connect=2, read=1))
-    assert "400" not in str(cut.value) and "TransferEncodingError" not in str(cut.value)
+    said = str(cut.value).replace(server.url, "<server>")  # its port may well contain 400
+    assert "400" not in said and "TransferEncodingError" not in said
 
 
 # -- logging ------------------------------------------------------------------------------------
