@@ -161,7 +161,7 @@ class Replay:
         assert self.numeric_offset is not None, "no files/list seen yet"
         files = []
         for entry in json.loads(body)["files"]:
-            digits = re.match(r"[0-9]*", entry).group()  # type: ignore[union-attr]
+            digits = entry[: len(entry) - len(entry.lstrip("0123456789"))]
             files.append(str(int(digits) - self.numeric_offset) + entry[len(digits) :] if digits else entry)
         return json.dumps({"files": files}).encode()
 
@@ -277,13 +277,24 @@ class Replay:
             theirs["id"] = str(int(theirs["id"]) - (self.numeric_offset or 0))
             if list(mine.items()) != list(theirs.items()):
                 problems.append(f"row\n  ours:     {mine}\n  recorded: {theirs}")
-        # Newest first, as recorded. Rows of the same second come in id order, so two
-        # rows must keep the recorded order only if they differ in second both here and
-        # there (in a replay most rows are of the same second; a few straddle one).
+        # Newest first, and rows of the same second in id order: the recorded rows show
+        # it, and ours must follow it whichever rows a replay's clock put in one second.
+        if not _newest_first(recorded["data"]["files"]):
+            problems.append("the recorded rows are not newest first, then in id order")
+        if not _newest_first(ours["data"]["files"]):
+            problems.append("rows not newest first, then in id order")
+        # Where rows differ in second both here and there, they keep the recorded order.
         for (ours_at, theirs_at, index), (next_ours_at, next_theirs_at, next_index) in zip(seen, seen[1:]):
             if ours_at != next_ours_at and theirs_at != next_theirs_at and index > next_index:
                 problems.append("rows not in the recorded order")
         return problems
+
+
+def _newest_first(rows: list[dict[str, Any]]) -> bool:
+    """Whether files/list rows come by ``updated`` descending, then by id ascending."""
+    keys = [(row["updated"], int(row["id"])) for row in rows]
+    by_id = sorted(keys, key=lambda key: key[1])
+    return keys == sorted(by_id, key=lambda key: key[0], reverse=True)  # a stable sort
 
 
 def _normalise(body: bytes) -> bytes:
