@@ -64,6 +64,28 @@ def test_no_proxy_and_trust_env_false_go_direct(api: str, monkeypatch: pytest.Mo
             ask(api, site.url, max_retries=0)
 
 
+@pytest.mark.parametrize("name", ["https_proxy", "Https_Proxy", "ALL_PROXY"])
+@pytest.mark.parametrize("api", APIS)
+def test_a_proxy_variable_in_any_case_is_read_on_every_call(
+    api: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with serve_emulator() as site:
+        https_url = site.url.replace("http://", "https://", 1)
+        monkeypatch.setenv("NOT_A_PROXY_SETTING", dead)  # only a *_proxy name counts
+        assert ask(api, site.url) == "Echo: hi"
+        monkeypatch.setenv(name, dead)
+        if name.lower() == "https_proxy":  # the emulator is plain http: only all_proxy applies
+            assert ask(api, site.url) == "Echo: hi"
+            with pytest.raises(APIConnectionError, match="proxy"):
+                ask(api, https_url, max_retries=0)
+        else:
+            with pytest.raises(APIConnectionError, match="proxy"):
+                ask(api, site.url, max_retries=0)
+        monkeypatch.delenv(name)
+        assert ask(api, site.url) == "Echo: hi"
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_an_explicit_proxy_wins(api: str, http_proxy: ProxyServer, monkeypatch: pytest.MonkeyPatch) -> None:
     with serve_emulator() as site:
