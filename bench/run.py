@@ -55,8 +55,8 @@ replaced by a canned answer; the floor's own work is a JSON dump, a POST and two
 
 Left: the SDK's own Python per call (options, checks, building the request, the response
 reader, the end event's ``ChatResult``). Timed in a tight loop, the work before the request
-is sent is about 70 µs against the floor's 10 (the biggest pieces now: the chat id, 6 µs;
-checking the messages, twice, 3 µs each; the options' cache key, about 5 µs). Timed inside
+is sent is about 70-85 µs against the floor's 10 (the biggest pieces now: the chat id,
+6 µs; the faces' cached options, 6 µs; checking the messages, twice, 3 µs each). Timed inside
 the benchmark's own loop, the same code takes about twice as long (160 µs against 35), and
 with 2,000 short-lived objects made between calls four times as long: between two calls the
 network, TLS and the event loop evict what the SDK's code and objects had in the CPU's
