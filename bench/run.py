@@ -62,10 +62,35 @@ with 2,000 short-lived objects made between calls four times as long: between tw
 network, TLS and the event loop evict what the SDK's code and objects had in the CPU's
 caches, so every extra function and object costs more than its tight-loop figure. aiohttp's
 part is the same for both (a floor with the SDK's session, timeouts and headers is as fast
-as the bare one). With 10,000 streams, the garbage collector takes about a fifth of the
-wall time of the floor and of the SDK alike (with it off: 3.6 s against 5.3 s); what is left
-is the SDK's own work, about 170 µs per stream, spread over building the request, the
-generator layers and the reader. No single piece is worth a less clear code path.
+as the bare one). With 10,000 streams, the garbage collector takes a fifth of the SDK's
+wall time and somewhat less of the floor's (see below); with it off the ratio hardly moves
+(3.6 s against 5.3 s): what is left is the SDK's own work, about 170 µs per stream, spread
+over building the request, the generator layers and the reader. No single piece is worth a
+less clear code path.
+
+The blocking path on aiohttp, measured again (Python 3.11, a quiet machine). The row
+"thread hand-off and back, bare" times what a blocking call on the loop thread pays around
+its request with no network and no SDK: this thread wakes the loop, a task there hands one
+item back; 0.09-0.16 ms here, with 0.5 ms idle between calls as between real ones. A
+blocking call does the async path's work and the hand-off on top, and both paths are held to
+the same floor's calls per second (≥ 0.8×, which leaves a one-event call 25% over the
+floor's 0.6-1.0 ms): the blocking path could pass only if the async path beat its own
+target by the whole hand-off, while its own work over the floor is 0.24-0.35 ms a call.
+Timestamps inside one warm 16-event blocking call show what it costs beyond the async path:
+waking the loop thread (about 45 µs to send the wake-up, 45 µs until the pump starts), the
+same work before the request taking twice as long on the loop thread that just woke as in a
+running one (185 µs against about 90), and waking the consumer once the items are queued
+(about 110 µs). Two changes were tried and dropped, as neither moved the ratios beyond the
+noise: handing batches over only when the pump next waits (one wake-up of the consumer,
+after the loop thread's cleanup), and ``Client.ask`` as one coroutine behind one concurrent
+future.
+
+The 10,000 streams and the garbage collector: a stream waiting for a pooled connection holds
+about 68 objects that the collector tracks, against the floor's 48 (five more coroutine
+layers: opening the chat, the call's open, its attempt, its send and the transport's open;
+the call, its request, its options and limits). Most streams wait, so the collector runs more often: for
+5,000 streams, 462 young collections against 355 and 4 full ones against 2, 0.65-0.71 s
+against 0.25-0.43 s of a wall time of about 3 s against 2.
 
 Usage: ``python bench/run.py [--quick] [--rounds N] [--strict]``. ``--quick`` runs tiny
 sizes to check that the benchmark works; its figures mean nothing. The exit status is 0
@@ -115,6 +140,7 @@ class Sizes:
     ttft_events: int = 16  # events in one answer, first-token rows
     warm_calls: int = 40  # warm calls per path per round, after the cold one
     rate_calls: int = 60  # warm one-event calls per path per round, calls-per-second rows
+    hand_offs: int = 200  # bare thread hand-offs per round
     streams: int = 10_000  # concurrent streams in one process...
     stream_events: int = 20  # ...of this many events each
     bridge_streams: int = 200  # concurrent streams through the bridge (and directly)...
@@ -123,8 +149,8 @@ class Sizes:
 
 
 QUICK = Sizes(
-    rounds=2, events=500, repeat=1, warm_calls=3, rate_calls=3, streams=20, stream_events=20,
-    bridge_streams=20, bridge_events=20, import_runs=1,
+    rounds=2, events=500, repeat=1, warm_calls=3, rate_calls=3, hand_offs=3, streams=20,
+    stream_events=20, bridge_streams=20, bridge_events=20, import_runs=1,
 )  # fmt: skip
 
 
@@ -371,6 +397,7 @@ class Benchmark:
         self.sync = Row(f"sync iterator, {n}", "ms", "floor", "≤ 1.60×", 1.6)
         self.ask = Row(f"ask(), {n}", "ms", "floor", "≤ 1.60×", 1.6)
         self.req = Row(f'transport="requests", {n}', "ms", "floor", "≤ 1.60×", 1.6)
+        self.hand_off = Row("thread hand-off and back, bare (no network, no SDK)", "ms", "")
         s = f"{sizes.streams:,} streams × {sizes.stream_events} events"
         self.many_floor = Row(f"floor: {s}, wall", "s", "floor")
         self.many_floor_rss = Row(f"floor: {s}, peak RSS", "MB", "floor")
@@ -388,6 +415,7 @@ class Benchmark:
         return [
             self.floor, self.agen, self.sync, self.ask, self.req,
             *(row for path in self.paths for row in path.rows()),
+            self.hand_off,
             self.many_floor, self.many_floor_rss, self.many, self.many_rss,
             self.direct, self.direct_rss, self.bridge, self.bridge_rss,
             self.import_floor, self.import_sdk,
@@ -468,6 +496,9 @@ class Benchmark:
             value = sample(path.cold, measure(path))
             if value is not None:
                 path.cold.samples.append(value)
+        value = sample(self.hand_off, lambda: _paths.bare_hand_off(sizes.hand_offs))
+        if value is not None:
+            self.hand_off.samples.append(value)
 
     def streams_round(self, r: int) -> None:
         pairs = [("sdk", self.many, self.many_rss), ("floor", self.many_floor, self.many_floor_rss)]

@@ -26,6 +26,7 @@ ROWS = (
     "whole answer, AsyncClient.ask, warm",
     "calls/s, async generator",
     "calls/s, blocking iterator on requests",
+    "thread hand-off and back, bare",
     "streams × 20 events, wall",
     "streams × 20 events, peak RSS",
     "SDK direct: 20 streams",
