@@ -88,9 +88,9 @@ future.
 The 10,000 streams and the garbage collector: a stream waiting for a pooled connection holds
 about 68 objects that the collector tracks, against the floor's 48 (five more coroutine
 layers: opening the chat, the call's open, its attempt, its send and the transport's open;
-the call, its request, its options and limits). Most streams wait, so the collector runs more often: for
-5,000 streams, 462 young collections against 355 and 4 full ones against 2, 0.65-0.71 s
-against 0.25-0.43 s of a wall time of about 3 s against 2.
+the call, its request, its options and limits). Most streams wait, so the collector runs
+more often: for 5,000 streams, 462 young collections against 355 and 4 full ones against 2,
+0.65-0.71 s against 0.25-0.43 s of a wall time of about 3 s against 2.
 
 Usage: ``python bench/run.py [--quick] [--rounds N] [--strict]``. ``--quick`` runs tiny
 sizes to check that the benchmark works; its figures mean nothing. The exit status is 0
